@@ -1,0 +1,1 @@
+"""Benchmarks for Responder (run as ``python -m bench.<name>``; see bench/README.md)."""

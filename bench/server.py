@@ -1,0 +1,316 @@
+"""Server side of the benchmarks, run in its own process so the load generator cannot steal its CPU.
+
+``python -m bench.server baseline --database PATH`` serves the bare one-INSERT handler;
+``python -m bench.server responder --database URL --config FILE [--background]`` serves
+Responder itself (with ``--background``, its outbox dispatcher delivers to Teams too);
+``python -m bench.server echo`` serves a stock botbuilder echo bot on ``/api/messages``;
+``python -m bench.server connector [--latency S]`` serves a fake Bot Connector
+(``bench/connector.py``);
+``python -m bench.server notify --service-id UUID --secret UUID [--latency S]`` serves the
+fake GOV.UK Notify of ``tests/fake_notify.py`` (its JWT checks and rate-limit bucket), with
+``GET /bench/notify`` for what it accepted and answered. Responder's ``--notify-url`` and
+``--notify-key`` point its sender at such a fake; ``--lag-file FILE`` freezes the heap after
+start-up (``gc.collect(); gc.freeze()``), resets the sender's loop-lag monitor, and on the way
+out writes the monitor's figures and the sender's counters to FILE as JSON.
+Once listening, it prints ``PORT <n>`` on stdout; SIGTERM or SIGINT stops it cleanly.
+With ``--profile FILE`` the whole serving period runs under cProfile and the stats are
+written to FILE on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import json
+import logging
+import signal
+import sys
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiosqlite
+from aiohttp import web
+
+BENCH_KEY_NAME = "bench"
+BENCH_KEY_SECRET = "bench-secret-123"
+
+baseline_db_key = web.AppKey("baseline_db", aiosqlite.Connection)
+baseline_lock_key = web.AppKey("baseline_lock", asyncio.Lock)
+
+_BASELINE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    id INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    description TEXT NOT NULL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    external_id TEXT,
+    received_at TEXT NOT NULL
+)
+"""
+
+_BASELINE_INSERT = (
+    "INSERT INTO reports (type, description, lat, lon, external_id, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+async def baseline_post(request: web.Request) -> web.Response:
+    """Parse the JSON body, INSERT one row, commit, answer 201 with the id."""
+    data = await request.json()
+    location = data["location"]
+    values = (
+        data["type"],
+        data.get("description", ""),
+        location["lat"],
+        location["lon"],
+        data.get("external_id"),
+        datetime.now(UTC).isoformat(),
+    )
+    db = request.app[baseline_db_key]
+    # One transaction per request, as Responder's per-process write lock gives it: without
+    # the lock, interleaved requests on the shared connection would share commits.
+    async with request.app[baseline_lock_key]:
+        cursor = await db.execute(_BASELINE_INSERT, values)
+        await db.commit()
+    return web.json_response({"id": cursor.lastrowid}, status=201)
+
+
+def build_baseline_app(database: Path) -> web.Application:
+    app = web.Application()
+    app.router.add_post("/api/tasks", baseline_post)
+
+    async def connection(app: web.Application):
+        db = await aiosqlite.connect(database)
+        # The same pragmas as responder/store/db.py.
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=10000",
+            "PRAGMA secure_delete=ON",
+        ):
+            await db.execute(pragma)
+        await db.execute(_BASELINE_SCHEMA)
+        await db.commit()
+        app[baseline_db_key] = db
+        app[baseline_lock_key] = asyncio.Lock()
+        yield
+        await db.close()
+
+    app.cleanup_ctx.append(connection)
+    return app
+
+
+def build_responder_app(
+    database_url: str,
+    config: Path,
+    background: bool,
+    notify_url: str | None = None,
+    notify_key: str | None = None,
+) -> web.Application:
+    from responder.app import build_app
+    from responder.settings import Settings
+
+    options: dict[str, object] = {}
+    if "background" in {f.name for f in fields(Settings)}:
+        # Off: intake only, no outbox delivery (which would try to reach Teams and Notify).
+        # On: cards go to the serviceUrl of each installed officer (a fake connector).
+        options["background"] = background
+    if notify_url:
+        options["notify_base_url"] = notify_url
+    if notify_key:
+        options["notify_api_key"] = notify_key
+    settings = Settings(
+        database_url=database_url,
+        config_path=config,
+        intake_keys={BENCH_KEY_NAME: BENCH_KEY_SECRET},
+        **options,
+    )
+    return build_app(settings)
+
+
+def build_notify_app(service_id: str, secret: str, latency: float) -> web.Application:
+    """tests/fake_notify.py's FakeNotify with one live key, plus ``GET /bench/notify``:
+    the ``time.monotonic()`` of each accepted message, the statuses answered, duplicates and
+    requests that arrived inside a 429's Retry-After window."""
+    from collections import Counter
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from fake_notify import ApiKey, FakeNotify
+
+    fake = FakeNotify(
+        service_id=service_id, keys=[ApiKey("bench-live", "normal", secret)], latency=latency
+    )
+
+    async def stats(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return web.json_response(
+            {
+                "accepted": len(fake.accepted),
+                "accepted_at": [a.at for a in fake.accepted[since:]],
+                "statuses": dict(Counter(str(a.status) for a in fake.arrivals)),
+                "duplicates": len(fake.duplicates()),
+                "retry_after_violations": fake.retry_after_violations,
+            }
+        )
+
+    app = fake.app()
+    app.router.add_get("/bench/notify", stats)
+    return app
+
+
+def lag_figures(app: web.Application) -> dict[str, object] | None:
+    """The Notify sender's loop-lag monitor and counters (None without a sender)."""
+    from responder.app import notify_key
+
+    sender = app.get(notify_key)
+    if sender is None:
+        return None
+    lag = sender.loop_lag
+    return {
+        "interval_s": lag.interval,
+        "samples": lag.count,
+        "max_lag_ms": round(lag.max_lag * 1000, 3),
+        "p50_lag_ms": round(lag.percentile(0.5) * 1000, 3),
+        "p99_lag_ms": round(lag.percentile(0.99) * 1000, 3),
+        "sender_stats": dict(sender.stats),
+        # In order, one per interval (the latest ``keep`` of them).
+        "lags_ms": [round(x * 1000, 3) for x in lag.samples],
+    }
+
+
+def write_lag_file(path: Path, app: web.Application) -> None:
+    path.write_text(json.dumps(lag_figures(app), indent=2) + "\n")
+
+
+def build_echo_app() -> web.Application:
+    """The botbuilder echo sample: an ActivityHandler behind CloudAdapter, no app id."""
+    from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
+    from botbuilder.integration.aiohttp import (
+        CloudAdapter,
+        ConfigurationBotFrameworkAuthentication,
+    )
+
+    class EchoBot(ActivityHandler):
+        async def on_message_activity(self, turn_context: TurnContext) -> None:
+            text = turn_context.activity.text
+            await turn_context.send_activity(MessageFactory.text(f"Echo: {text}"))
+
+    config = SimpleNamespace(APP_ID="", APP_PASSWORD="", APP_TYPE="MultiTenant", APP_TENANTID="")
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+    bot = EchoBot()
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        return await adapter.process(request, bot)
+
+    app = web.Application()
+    app.router.add_post("/api/messages", messages)
+    return app
+
+
+async def serve(app: web.Application, lag_file: Path | None = None) -> None:
+    """Serve on a free 127.0.0.1 port until SIGTERM/SIGINT; report the port on stdout.
+
+    With ``lag_file``: after start-up the heap is collected and frozen (so a cyclic
+    collection of start-up garbage does not stall the loop mid-run), the Notify sender's
+    loop-lag monitor is reset, and its figures are written to ``lag_file`` on the way out."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # No access log on either side: it would cost both the same and measure neither.
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    port = runner.addresses[0][1]
+    if lag_file is not None:
+        from responder.app import notify_key
+
+        gc.collect()
+        gc.freeze()
+        if notify_key in app:
+            app[notify_key].loop_lag.reset()
+    print(f"PORT {port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        if lag_file is not None:
+            write_lag_file(lag_file, app)
+        await runner.cleanup()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.server", description=__doc__)
+    p.add_argument("kind", choices=("baseline", "responder", "echo", "connector", "notify"))
+    p.add_argument("--database", help="SQLite file (baseline) or database URL (responder)")
+    p.add_argument("--config", type=Path, help="council file (responder)")
+    p.add_argument("--background", action="store_true", help="responder: run the outbox dispatcher")
+    p.add_argument(
+        "--latency", type=float, default=0.0, help="connector, notify: seconds before each answer"
+    )
+    p.add_argument("--notify-url", help="responder: NOTIFY_BASE_URL (a fake Notify)")
+    p.add_argument("--notify-key", help="responder: NOTIFY_API_KEY")
+    p.add_argument(
+        "--lag-file", type=Path, help="responder: write the Notify sender's loop lag here"
+    )
+    p.add_argument("--service-id", help="notify: the fake service's id (a UUID)")
+    p.add_argument("--secret", help="notify: the secret of its live API key (a UUID)")
+    p.add_argument("--profile", type=Path, help="write cProfile stats of the run to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Warnings and errors (e.g. a 500's incident log) go to stderr, marked as the server's.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format=f"[bench.server {args.kind}] %(levelname)s %(name)s: %(message)s",
+    )
+    if args.kind in ("baseline", "responder") and args.database is None:
+        print(f"{args.kind} needs --database", file=sys.stderr)
+        return 2
+    if args.kind == "baseline":
+        app = build_baseline_app(Path(args.database))
+    elif args.kind == "responder":
+        if args.config is None:
+            print("responder needs --config", file=sys.stderr)
+            return 2
+        app = build_responder_app(
+            args.database, args.config, args.background, args.notify_url, args.notify_key
+        )
+    elif args.kind == "echo":
+        app = build_echo_app()
+    elif args.kind == "notify":
+        if not (args.service_id and args.secret):
+            print("notify needs --service-id and --secret", file=sys.stderr)
+            return 2
+        gc.disable()  # as for the connector: its arrival times must be prompt
+        app = build_notify_app(args.service_id, args.secret, args.latency)
+    else:
+        from bench.connector import BenchConnector
+
+        # Its arrival times must be prompt: a cyclic collection stalled the loop for ~30 ms,
+        # and nothing it keeps forms a cycle (reference counting frees what it drops).
+        gc.disable()
+        app = BenchConnector(args.latency).app()
+    if args.profile is None:
+        asyncio.run(serve(app, args.lag_file))
+        return 0
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(serve(app, args.lag_file))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Everything Teams-shaped. Botbuilder types do not leave this package."""

@@ -1,0 +1,184 @@
+"""Outbox handlers for Teams: send each task card once, then keep every copy up to date."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from weakref import WeakValueDictionary
+
+import aiohttp
+from sqlalchemy import Connection
+
+from responder.bot.connector import Connector, ConnectorReply, card_activity
+from responder.bot.pacing import TeamsPacer
+from responder.bot.views import Viewer, render
+from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
+from responder.store.db import Database
+from responder.store.teams_state import (
+    Address,
+    SentCard,
+    address,
+    record_card,
+    sent_cards,
+    team_channel,
+)
+from responder.tasks.commands import Domain
+from responder.tasks.delivery_log import record_undelivered
+
+# 412 comes back when a card is updated concurrently: worth another go, like a 5xx.
+_RETRYABLE = {408, 412, 500, 502, 503, 504}
+
+
+class TeamsDelivery:
+    def __init__(
+        self,
+        db: Database,
+        domain: Domain,
+        connector: Connector,
+        pacer: TeamsPacer,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.domain = domain
+        self.connector = connector
+        self.pacer = pacer
+        self.clock = clock
+        # One refresh of a task at a time here, so an older render never lands last.
+        # Weak: a lock lives only while someone holds or waits for it (no growth per task).
+        self._task_locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
+        self._conversation_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    def handlers(self) -> dict:
+        return {"teams.card": self.card, "teams.refresh": self.refresh}
+
+    def _lock(self, task_id: int) -> asyncio.Lock:
+        return self._task_locks.setdefault(task_id, asyncio.Lock())
+
+    async def card(self, message: Message) -> Outcome:
+        task_id = message.payload["task_id"]
+        person, team = message.payload.get("person"), message.payload.get("team")
+        viewer = Viewer(person_id=person) if person else Viewer(channel_team=team)
+        now = self.clock()
+
+        def read(conn: Connection):
+            if person:
+                target = address(conn, f"person:{person}")
+            else:
+                channel = team_channel(conn, team)
+                if channel is None:
+                    return None
+                target = address(conn, channel)
+            existing = {c.recipient: c for c in sent_cards(conn, task_id)}
+            return target, existing, render(conn, self.domain, task_id, viewer, now)
+
+        async with self._lock(task_id):
+            found = await self.db.query(read)
+            if found is None:
+                return Done(f"team {team} has no linked channel")
+            target, existing, rendered = found
+            if rendered is None:
+                return Done("the task no longer exists")
+            if target is None:
+                return await self._unreachable(task_id, person or f"channel of {team}")
+            task, card = rendered
+            sent = existing.get(viewer.recipient)
+            if sent is not None and sent.conversation_id == target.conversation_id:
+                return await self._update(task_id, sent, task.version, card)
+            return await self._send(task_id, viewer.recipient, target, task.version, card)
+
+    async def refresh(self, message: Message) -> Outcome:
+        task_id = message.payload["task_id"]
+        now = self.clock()
+
+        def read(conn: Connection) -> list[tuple[SentCard, int, dict]]:
+            renders = []
+            for copy in sent_cards(conn, task_id):
+                rendered = render(conn, self.domain, task_id, Viewer.of(copy.recipient), now)
+                if rendered is not None and rendered[0].version > copy.version:
+                    renders.append((copy, rendered[0].version, rendered[1]))
+            return renders
+
+        async with self._lock(task_id):
+            renders = await self.db.query(read)
+            outcomes = await asyncio.gather(
+                *(self._update(task_id, copy, version, card) for copy, version, card in renders)
+            )
+        failures = [o for o in outcomes if not isinstance(o, Done)]
+        if not failures:
+            return Done()
+        retry_after = [o.after for o in failures if isinstance(o, Retry) and o.after]
+        if all(isinstance(o, Park) for o in failures):
+            return Park("; ".join(o.error for o in failures))
+        # Copies already updated are skipped next time (their version has caught up).
+        return Retry("; ".join(o.error for o in failures), max(retry_after, default=None))
+
+    async def _send(
+        self, task_id: int, recipient: str, target: Address, version: int, card: dict
+    ) -> Outcome:
+        reply = await self._call(
+            target.conversation_id,
+            self.connector.send(target.service_url, target.conversation_id, card_activity(card)),
+        )
+        if isinstance(reply, ConnectorReply) and reply.ok:
+            activity_id = reply.body.get("id")
+            if not activity_id:
+                return Park("Teams accepted the card but gave no activity id to update it by")
+            sent = SentCard(
+                recipient, target.conversation_id, target.service_url, str(activity_id), version
+            )
+            await self.db.run(lambda conn: record_card(conn, task_id, sent, self.clock()))
+            return Done()
+        return self._failure(reply, target.conversation_id)
+
+    async def _update(self, task_id: int, sent: SentCard, version: int, card: dict) -> Outcome:
+        reply = await self._call(
+            sent.conversation_id,
+            self.connector.update(
+                sent.service_url, sent.conversation_id, sent.activity_id, card_activity(card)
+            ),
+        )
+        if isinstance(reply, ConnectorReply) and reply.ok:
+            updated = SentCard(
+                sent.recipient, sent.conversation_id, sent.service_url, sent.activity_id, version
+            )
+            await self.db.run(lambda conn: record_card(conn, task_id, updated, self.clock()))
+            return Done()
+        if isinstance(reply, ConnectorReply) and reply.status == 404:
+            # The message was deleted in Teams: send the card afresh.
+            target = Address(sent.recipient, sent.conversation_id, sent.service_url)
+            return await self._send(task_id, sent.recipient, target, version, card)
+        return self._failure(reply, sent.conversation_id)
+
+    async def _call(self, conversation_id: str, request) -> ConnectorReply | str:
+        # One request in flight per conversation: the next one leaves only once this one's
+        # answer is in, so a 429's Retry-After pauses it before it goes (and updates to a
+        # conversation arrive in order).
+        lock = self._conversation_locks.setdefault(conversation_id, asyncio.Lock())
+        async with lock:
+            await self.pacer.acquire(conversation_id)
+            try:
+                return await request
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                return f"could not reach Teams ({type(exc).__name__})"
+
+    def _failure(self, reply: ConnectorReply | str, conversation_id: str) -> Outcome:
+        if isinstance(reply, str):
+            return Retry(reply)
+        error = reply.body.get("error", {}) if isinstance(reply.body, dict) else {}
+        detail = error.get("message") or error.get("code") or ""
+        text = f"Teams answered {reply.status}" + (f": {detail}" if detail else "")
+        if reply.status == 429:
+            wait = reply.retry_after if reply.retry_after is not None else 1.0
+            self.pacer.pause(conversation_id, wait)
+            return Retry(text, wait)
+        if reply.status in _RETRYABLE or reply.status >= 500:
+            return Retry(text)
+        return Park(text)
+
+    async def _unreachable(self, task_id: int, who: str) -> Outcome:
+        person = self.domain.council.person(who)
+        name = person.name if person else who
+        note = f"{name} has not installed Responder in Teams, so the card could not be sent."
+        await record_undelivered(self.db, task_id, note, self.clock())
+        return Park(note)

@@ -1,0 +1,159 @@
+"""Who sees what: the task card for one viewer, built from the current task state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from responder.cards.task_card import TaskView, task_card
+from responder.store.schema import people, task_events
+from responder.store.teams_state import teams_user_ids
+from responder.tasks.commands import Domain, load_task
+from responder.tasks.lifecycle import Action, Relation, Status, allowed_actions, relations
+from responder.tasks.records import TaskRecord
+
+# Teams accepts at most 60 user ids in a card's refresh list.
+MAX_REFRESH_USERS = 60
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A person looking at their own copy, or a team channel's shared copy."""
+
+    person_id: str | None = None
+    channel_team: str | None = None
+
+    @property
+    def recipient(self) -> str:
+        return f"person:{self.person_id}" if self.person_id else f"channel:{self.channel_team}"
+
+    @classmethod
+    def of(cls, recipient: str) -> Viewer:
+        kind, _, ident = recipient.partition(":")
+        return cls(person_id=ident) if kind == "person" else cls(channel_team=ident)
+
+
+_EVENT_WORDS = {
+    "created": "Reported",
+    "duplicate_linked": "Reported again",
+    "accept": "Accepted",
+    "start": "Started",
+    "update": "Update",
+    "complete": "Completed",
+    "handback": "Handed back",
+    "reassign": "Reassigned",
+    "assign": "Assigned",
+    "cancel": "Cancelled",
+    "undelivered": "Card not delivered",
+}
+
+
+def _event_line(council, action: str, actor: str, note: str | None) -> str:
+    words = _EVENT_WORDS.get(action, action.replace("_", " ").capitalize())
+    person = council.person(actor)
+    who = f" by {person.name}" if person else ""
+    return f"{words}{who}" + (f": {note}" if note else "")
+
+
+def render(
+    conn: Connection,
+    domain: Domain,
+    task: TaskRecord | int,
+    viewer: Viewer,
+    now: datetime,
+    notice: str | None = None,
+) -> tuple[TaskRecord, dict] | None:
+    council = domain.council
+    if isinstance(task, int):
+        loaded = load_task(conn, domain, task)
+        if loaded is None:
+            return None
+        task = loaded
+    team = council.team(task.team)
+    queue_task = team is not None and team.routing == "queue"
+    officers = list(team.officers) if team else []
+    duty = dict(
+        (
+            conn.execute(
+                select(people.c.id, people.c.on_duty).where(
+                    people.c.id.in_([*officers, *([viewer.person_id] if viewer.person_id else [])])
+                )
+            )
+        ).all()
+    )
+    if viewer.person_id:
+        rel = relations(
+            viewer.person_id,
+            council,
+            task.team,
+            task.assignee,
+            on_duty=bool(duty.get(viewer.person_id, True)),
+        )
+    else:
+        # A channel's shared copy: anyone may claim a queue task from it (the click is
+        # checked against the person who makes it); otherwise it is read-only.
+        rel = frozenset({Relation.TEAM_OFFICER if queue_task else Relation.OTHER})
+    actions = allowed_actions(task.status, rel, queue_task=queue_task)
+
+    choices: tuple[tuple[str, str], ...] = ()
+    if Action.REASSIGN in actions:
+        choices = tuple(
+            (p, council.person(p).name if council.person(p) else p)
+            for p in officers
+            if duty.get(p, True) and p != task.assignee
+        )
+        if not choices:
+            actions = [a for a in actions if a != Action.REASSIGN]
+
+    events = (
+        conn.execute(
+            select(task_events.c.at, task_events.c.action, task_events.c.actor, task_events.c.note)
+            .where(task_events.c.task_id == task.id)
+            .order_by(task_events.c.id.desc())
+            .limit(3)
+        )
+    ).all()
+    recent = tuple(
+        (
+            e.at.astimezone(council.tz).strftime("%a %d %b %H:%M"),
+            _event_line(council, e.action, e.actor, e.note),
+        )
+        for e in events
+    )
+
+    if viewer.person_id:
+        audience = [viewer.person_id]
+    else:
+        audience = [*(team.managers if team else []), *officers]
+    user_ids = teams_user_ids(conn, audience)
+    refresh_ids = tuple(user_ids[p] for p in audience if p in user_ids)[:MAX_REFRESH_USERS]
+
+    task_type = council.task_type(task.type)
+    assignee = council.person(task.assignee) if task.assignee else None
+    view = TaskView(
+        task=task,
+        type_name=task_type.name if task_type else task.type,
+        team_name=team.name if team else task.team,
+        assignee_name=assignee.name if assignee else task.assignee,
+        # A priority dropped from the council file since ranks as the least urgent.
+        priority_rank=(
+            council.priority_rank(task.priority)
+            if task.priority in council.file.priorities
+            else len(council.priority_names)
+        ),
+        priority_count=len(council.priority_names),
+        due_local=task.due_at.astimezone(council.tz),
+        now=now,
+        actions=tuple(actions),
+        reassign_choices=choices,
+        notice=notice,
+        refresh_user_ids=refresh_ids,
+        recent=recent,
+    )
+    return task, task_card(view)
+
+
+def is_open(task: TaskRecord) -> bool:
+    return task.status not in (Status.COMPLETED, Status.CANCELLED)

@@ -1,0 +1,56 @@
+"""Pieces every card uses: serialising to JSON, dates in words, the Action.Execute shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from microsoft_teams.cards import AdaptiveCard, ExecuteAction, TextBlock
+
+from responder.cards.escape import text
+
+# Spelled out here rather than with strftime("%a"), which follows the process locale.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def when(moment: datetime, now: datetime | None = None) -> str:
+    """``moment`` in words, like "Mon 23 Nov, 09:00", in its own timezone.
+
+    The year is added when it is not ``now``'s year.
+    """
+    words = f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]}"
+    if now is not None and now.astimezone(moment.tzinfo).year != moment.year:
+        words += f" {moment.year}"
+    return f"{words}, {moment:%H:%M}"
+
+
+def execute(verb: str, data: dict[str, Any], title: str | None = None) -> ExecuteAction:
+    """An Action.Execute: Teams sends ``verb`` and ``data`` (plus any inputs) to the bot."""
+    return ExecuteAction(verb=verb, data=dict(data), title=title)
+
+
+def line(value: str, **style: Any) -> TextBlock:
+    """A wrapping TextBlock showing ``value`` literally (escaped)."""
+    return TextBlock(text=text(value), wrap=True, **style)
+
+
+def to_dict(card: AdaptiveCard) -> dict[str, Any]:
+    """The card as plain JSON-ready data, without the properties left unset.
+
+    microsoft-teams-cards also models Adaptive Card 1.6 and Teams-only features, so
+    cards here use only what the 1.5 schema allows (tests validate every card). It never
+    sets ``$schema``: the library's field would serialise as "schema", which 1.5 rejects.
+    """
+    return _whole_numbers(card.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _whole_numbers(value: Any) -> Any:
+    """The library types counts such as maxLength as float; send 1000, not 1000.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value

@@ -1,0 +1,340 @@
+"""The task card: one task, as one viewer may see and act on it.
+
+Mobile first: what and how urgent at the top, then where and who, the report itself,
+and buttons for what this viewer may do now. Actions that need input (a note, an
+outcome, an officer) open a small sub-card (Action.ShowCard) holding the inputs and
+their own submit button, so the card itself stays short.
+
+Every button is an Action.Execute whose data carries the task id and the version the
+card was built from, so the bot can tell a stale card from a current one. The card
+carries no reporter contact details: TaskRecord has none, and nothing here adds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from microsoft_teams.cards import Action as CardAction
+from microsoft_teams.cards import (
+    AdaptiveCard,
+    CardElement,
+    Choice,
+    ChoiceSetInput,
+    Column,
+    ColumnSet,
+    Container,
+    Fact,
+    FactSet,
+    Image,
+    ImageSet,
+    OpenUrlAction,
+    RefreshDefinition,
+    ShowCardAction,
+    TextBlock,
+    TextInput,
+)
+
+from responder.cards.common import execute, line, to_dict, when
+from responder.cards.escape import text, url_safe_https
+from responder.tasks.lifecycle import OPEN_STATUSES, Action, Status
+from responder.tasks.records import TaskRecord
+
+DEFAULT_OUTCOMES: tuple[tuple[str, str], ...] = (
+    ("resolved", "Cleared / fixed"),
+    ("no-action", "Nothing found"),
+    ("referred", "Referred elsewhere"),
+    ("private-land", "On private land"),
+)
+MAX_PHOTOS = 4
+MAX_RECENT = 3
+MAX_NOTE = 1000
+
+# Input ids: the bot reads these names from the action's data.
+NOTE, OUTCOME, REASON, OFFICER = "note", "outcome", "reason", "officer"
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """Everything the card shows, prepared by the caller (pure inputs)."""
+
+    task: TaskRecord
+    type_name: str  # "Fly-tipping"
+    team_name: str
+    assignee_name: str | None
+    priority_rank: int  # 0 = most urgent in this council
+    priority_count: int  # how many priorities the council has
+    due_local: datetime  # task.due_at in the council's timezone
+    now: datetime  # aware; for "overdue" marking
+    actions: tuple[Action, ...]  # what this viewer may do now (lifecycle.allowed_actions)
+    # (person_id, name): on-duty officers of the team, for managers.
+    reassign_choices: tuple[tuple[str, str], ...] = ()
+    outcomes: tuple[tuple[str, str], ...] = DEFAULT_OUTCOMES  # (value, title)
+    notice: str | None = None  # a line at the top, e.g. a refusal or "Taken by Carol Warden"
+    refresh_user_ids: tuple[str, ...] = ()  # Teams user ids that get their own view
+    recent: tuple[tuple[str, str], ...] = ()  # (when, what), newest first; 3 are shown
+
+    @property
+    def is_open(self) -> bool:
+        return self.task.status in OPEN_STATUSES
+
+    @property
+    def overdue(self) -> bool:
+        return self.is_open and self.now > self.task.due_at
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """What every action sends back: which task, as of which version."""
+        return {"taskId": self.task.id, "version": self.task.version}
+
+
+def task_card(view: TaskView) -> dict[str, Any]:
+    """The Adaptive Card (1.5) for ``view``, as plain JSON-ready data."""
+    card = AdaptiveCard(
+        body=_body(view),
+        actions=_actions(view),
+        refresh=_refresh(view),
+    )
+    return to_dict(card)
+
+
+def map_url(lat: float, lon: float) -> str:
+    """OpenStreetMap centred on the spot, with a marker."""
+    la, lo = f"{lat:.6f}", f"{lon:.6f}"
+    return f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=18/{la}/{lo}"
+
+
+# -- body ------------------------------------------------------------------------------
+
+
+def _body(view: TaskView) -> list[CardElement]:
+    body: list[CardElement] = []
+    if view.notice:
+        body.append(Container(style="emphasis", items=[line(view.notice, weight="Bolder")]))
+    body += [_heading(view), _urgency(view), _status(view), _facts(view)]
+    if view.task.description.strip():
+        body.append(line(view.task.description, separator=True))
+    photos = _photos(view.task.photos)
+    if photos is not None:
+        body.append(photos)
+    body += _recent(view.recent)
+    return body
+
+
+def _heading(view: TaskView) -> TextBlock:
+    return line(
+        f"{view.type_name} · {view.task.reference}", size="Large", weight="Bolder", style="heading"
+    )
+
+
+def priority_colour(rank: int, count: int) -> str:
+    """Attention for the most urgent priority, warning for the next; others plain.
+
+    In a council with only two priorities the second is its routine one: plain too.
+    """
+    if rank == 0:
+        return "Attention"
+    if rank == 1 and count > 2:
+        return "Warning"
+    return "Default"
+
+
+def _urgency(view: TaskView) -> ColumnSet:
+    """PRIORITY [OVERDUE]  Due Mon 23 Nov, 09:00."""
+    colour = priority_colour(view.priority_rank, view.priority_count)
+    columns = [_auto(line(view.task.priority.upper(), weight="Bolder", color=colour))]
+    if view.overdue:
+        columns.append(_auto(line("OVERDUE", weight="Bolder", color="Attention")))
+    timing = _timing(view)
+    if timing:
+        columns.append(Column(width="stretch", items=[line(timing, is_subtle=True)]))
+    return ColumnSet(columns=columns)
+
+
+def _auto(block: TextBlock) -> Column:
+    return Column(width="auto", items=[block])
+
+
+def _timing(view: TaskView) -> str:
+    task = view.task
+    if view.is_open:
+        return f"Due {when(view.due_local, view.now)}"
+    if task.closed_at is not None:
+        return f"Closed {when(task.closed_at.astimezone(view.due_local.tzinfo), view.now)}"
+    return ""
+
+
+def status_text(view: TaskView) -> str:
+    """Where the task stands, in words."""
+    who = view.assignee_name or "an officer"
+    status = view.task.status
+    if status is Status.UNASSIGNED:
+        return f"Waiting for someone in {view.team_name} to accept"
+    if status is Status.ASSIGNED:
+        return f"Assigned to {who}"
+    if status is Status.ACCEPTED:
+        return f"Accepted by {who}"
+    if status is Status.IN_PROGRESS:
+        return f"In progress – {who}"
+    if status is Status.COMPLETED:
+        outcome = _outcome_title(view)
+        return f"Completed ({outcome})" if outcome else "Completed"
+    return "Cancelled"
+
+
+def _outcome_title(view: TaskView) -> str | None:
+    value = view.task.outcome
+    return dict(view.outcomes).get(value, value) if value else None
+
+
+def _status(view: TaskView) -> TextBlock:
+    colour = "Good" if view.task.status is Status.COMPLETED else "Default"
+    return line(status_text(view), weight="Bolder", color=colour)
+
+
+def _facts(view: TaskView) -> FactSet:
+    task = view.task
+    where = task.address or f"{task.lat:.5f}, {task.lon:.5f}"
+    reported = task.created_at.astimezone(view.due_local.tzinfo)
+    facts = [
+        ("Where", where),
+        ("Ward", task.ward),
+        ("Team", view.team_name),
+        ("Reported", when(reported, view.now)),
+    ]
+    if task.report_count > 1:
+        facts.append(("Reports", str(task.report_count)))
+    return FactSet(facts=[Fact(title=text(t), value=text(v)) for t, v in facts])
+
+
+def _photos(urls: Sequence[str]) -> CardElement | None:
+    """Up to four https photos; each opens full size when tapped."""
+    safe = [u for u in (url_safe_https(url) for url in urls) if u][:MAX_PHOTOS]
+    images = [
+        Image(url=u, alt_text=f"Photo {i}", select_action=OpenUrlAction(url=u))
+        for i, u in enumerate(safe, 1)
+    ]
+    if not images:
+        return None
+    if len(images) == 1:
+        images[0].size = "Large"
+        return images[0]
+    return ImageSet(images=images, image_size="Medium")
+
+
+def _recent(recent: Sequence[tuple[str, str]]) -> list[CardElement]:
+    if not recent:
+        return []
+    heading = line("Recent", weight="Bolder", size="Small", separator=True)
+    shown = recent[:MAX_RECENT]
+    return [heading, *(line(f"{at} · {what}", size="Small", is_subtle=True) for at, what in shown)]
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+def _actions(view: TaskView) -> list[CardAction]:
+    """Buttons for what this viewer may do now, likeliest next step first; then the map."""
+    builders = {
+        Action.ACCEPT: _accept,
+        Action.START: _start,
+        Action.COMPLETE: _complete,
+        Action.UPDATE: _update,
+        Action.HANDBACK: _handback,
+        Action.REASSIGN: _reassign,
+    }  # ASSIGN and CANCEL are not offered on the card
+    buttons = [build(view) for action, build in builders.items() if action in view.actions]
+    actions = [button for button in buttons if button is not None]
+    task = view.task
+    actions.append(OpenUrlAction(title="Open map", url=map_url(task.lat, task.lon)))
+    return actions
+
+
+def _accept(view: TaskView) -> CardAction:
+    button = execute("accept", view.data, "Accept")
+    button.style = "positive"
+    return button
+
+
+def _start(view: TaskView) -> CardAction:
+    return execute("start", view.data, "Start")
+
+
+def _update(view: TaskView) -> CardAction:
+    note = _text_input(
+        NOTE, "Update", "What have you done or found?", error="Write an update first."
+    )
+    return _form("Add update", [note], execute("update", view.data, "Send update"))
+
+
+def _complete(view: TaskView) -> CardAction:
+    inputs: list[CardElement] = []
+    if view.outcomes:
+        inputs.append(
+            ChoiceSetInput(
+                id=OUTCOME,
+                label="Outcome",
+                style="compact",
+                is_required=True,
+                error_message="Choose an outcome.",
+                value=view.outcomes[0][0],
+                choices=[Choice(title=title, value=value) for value, title in view.outcomes],
+            )
+        )
+    inputs.append(_text_input(NOTE, "Note (optional)", "Anything the team should know?"))
+    submit = execute("complete", view.data, "Complete task")
+    submit.style = "positive"
+    return _form("Complete", inputs, submit)
+
+
+def _handback(view: TaskView) -> CardAction:
+    reason = _text_input(
+        REASON, "Why are you handing it back?", "Reason", error="Say why you are handing it back."
+    )
+    return _form("Hand back", [reason], execute("handback", view.data, "Hand back"))
+
+
+def _reassign(view: TaskView) -> CardAction | None:
+    if not view.reassign_choices:
+        return None  # nobody on duty to give it to
+    officer = ChoiceSetInput(
+        id=OFFICER,
+        label="Reassign to",
+        style="compact",
+        is_required=True,
+        error_message="Choose an officer.",
+        placeholder="Choose an officer",
+        choices=[Choice(title=name, value=pid) for pid, name in view.reassign_choices],
+    )
+    return _form("Reassign", [officer], execute("reassign", view.data, "Reassign"))
+
+
+def _text_input(input_id: str, label: str, placeholder: str, error: str | None = None) -> TextInput:
+    """A multi-line text box; required when it has an ``error`` to show when left empty."""
+    return TextInput(
+        id=input_id,
+        label=label,
+        placeholder=placeholder,
+        is_multiline=True,
+        max_length=MAX_NOTE,
+        is_required=True if error else None,
+        error_message=error,
+    )
+
+
+def _form(title: str, inputs: list[CardElement], submit: CardAction) -> ShowCardAction:
+    """A button opening a sub-card with ``inputs`` and ``submit``.
+
+    With the default associatedInputs ("auto"), the submit sends the inputs of its own
+    sub-card (and of the card above it, which has none), not those of sibling forms.
+    """
+    return ShowCardAction(title=title, card=AdaptiveCard(body=inputs, actions=[submit]))
+
+
+def _refresh(view: TaskView) -> RefreshDefinition:
+    """Teams asks the bot for a fresh copy of the card for each listed user on view."""
+    action = execute("refresh", view.data, "Refresh")
+    user_ids = list(view.refresh_user_ids) or None
+    return RefreshDefinition(action=action, user_ids=user_ids)

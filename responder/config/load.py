@@ -1,0 +1,626 @@
+"""Load the council file and check it thoroughly.
+
+Every problem is one line, ``<key path>: <what is wrong> <offending value>``, and all of
+them are collected, so whoever edits the file can fix it in one pass instead of meeting
+the errors one run at a time.
+
+Order of work: read the YAML (refusing duplicate keys), check the structure with the
+pydantic models in ``model.py``, load the ward boundaries, then check cross-references.
+The cross-reference checks also run when the structure is broken, on the sections and
+list items that did pass, so one typo does not hide every other problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import re
+import types
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import shapely
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+
+from responder.config.model import (
+    Council,
+    CouncilFile,
+    CouncilInfo,
+    DigestConfig,
+    NotifyConfig,
+    Person,
+    Rule,
+    RuleWhen,
+    Service,
+    TaskType,
+    Team,
+    Ward,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+_A_ROLE = {"manager": "a manager", "officer": "an officer", "councillor": "a councillor"}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+class ConfigError(Exception):
+    """The council file is invalid; .problems lists every problem, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+def load_council(path: str | Path) -> Council:
+    """Load and check the council file, or raise ConfigError listing every problem."""
+    council, problems = validate_council_file(path)
+    if council is None:
+        raise ConfigError(problems)
+    return council
+
+
+def validate_council_file(path: str | Path) -> tuple[Council | None, list[str]]:
+    """Load and check everything; return (council, []) or (None, problems).
+
+    Never raises for bad content: an unreadable or broken file is a problem line too.
+    """
+    source = Path(path)
+    data, problems = _read_yaml(source)
+    if not isinstance(data, dict):
+        return None, problems
+
+    council_file, structural = _validate_structure(data)
+    problems += structural
+    parts = _salvage(data)
+
+    wards: list[Ward] = []
+    ward_names: list[str] | None = None  # None: unknown, so ward references go unchecked
+    if parts.wards is not None:
+        wards, ward_names, ward_problems = _load_wards(parts.wards, source.parent)
+        problems += ward_problems
+
+    problems += _cross_checks(parts, _known_names(data, ward_names))
+    if problems or council_file is None:
+        return None, problems
+    return Council(file=council_file, wards=tuple(wards), source=source.resolve()), []
+
+
+# --- Reading the YAML ----------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> tuple[Any, list[str]]:
+    """The parsed document plus problems; the document is None when it is unusable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [f"{path}: file not found"]
+    except UnicodeDecodeError:
+        return None, [f"{path}: not UTF-8 text"]
+    except OSError as exc:
+        return None, [f"{path}: cannot read the file ({exc.strerror or exc})"]
+
+    # Compose the node tree first: duplicate keys are only visible there, because
+    # PyYAML silently keeps the last value when it builds the dict.
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        problems = [] if node is None else list(_duplicate_keys(node, "", set()))
+        data = None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        return None, [f"{path}: not valid YAML{_yaml_where(exc)}"]
+    finally:
+        loader.dispose()
+
+    if data is None:
+        return None, [f"{path}: the file is empty"]
+    if not isinstance(data, dict):
+        expected = "the top level should be a mapping (council:, priorities:, ...)"
+        return None, [f"{path}: {expected}, got {_shown(data)}"]
+    return data, problems
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        problem = getattr(exc, "problem", None) or "syntax error"
+        return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return ": " + " ".join(str(exc).split())
+
+
+def _duplicate_keys(node: yaml.Node, path: str, seen: set[int]) -> Iterator[str]:
+    if id(node) in seen:  # an alias to a node already walked (or a recursive one)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            child, line = _join(path, key), key_node.start_mark.line + 1
+            if key in first_line:
+                first = first_line[key]
+                yield f"{child}: duplicate key {key!r} at line {line} (first at line {first})"
+            else:
+                first_line[key] = line
+            yield from _duplicate_keys(value_node, child, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, f"{path}[{i}]", seen)
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+# --- Structure (pydantic) ------------------------------------------------------------
+
+
+def _validate_structure(data: dict[str, Any]) -> tuple[CouncilFile | None, list[str]]:
+    try:
+        return CouncilFile.model_validate(data), []
+    except ValidationError as exc:
+        return None, [_describe(error) for error in exc.errors(include_url=False)]
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as a problem line, in words a council admin can act on."""
+    loc = error["loc"]
+    path = _key_path(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "missing":
+        return f"{path}: required but missing"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key{_key_hint(loc)}"
+    if kind in ("model_type", "dict_type"):
+        message = "should be a mapping (key: value)"
+    else:
+        # "Input should be ..." / "List should have ..." -> "should be ..." after the path.
+        message = re.sub(r"^\w+ should", "should", error["msg"]).replace(" after validation", "")
+    if kind in ("too_short", "too_long"):  # the message already gives the count
+        return f"{path}: {message}"
+    if loc[-1:] == ("[key]",):  # the mapping key itself is wrong, e.g. a number
+        message = f"the key {message}"
+    return f"{path}: {message}, got {_shown(error.get('input'))}"
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    path = ""
+    for i, part in enumerate(loc):
+        if part == "[key]":  # pydantic's marker: the mapping key before it is itself wrong
+            continue
+        is_dict_key = loc[i + 1 : i + 2] == ("[key]",)
+        path = f"{path}[{part}]" if isinstance(part, int) and not is_dict_key else _join(path, part)
+    return path
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _key_hint(loc: tuple[str | int, ...]) -> str:
+    """Suggest the key that was probably meant (``routng`` -> ``routing``)."""
+    known = _keys_at(loc[:-1])
+    if not known:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+
+
+def _keys_at(loc: Iterable[str | int]) -> list[str]:
+    """The keys allowed at ``loc``, found by following the model's type annotations."""
+    annotation: Any = CouncilFile
+    for part in loc:
+        annotation = _step_into(annotation, part)
+        if annotation is None:
+            return []
+    return list(annotation.model_fields) if _is_model(annotation) else []
+
+
+def _step_into(annotation: Any, part: str | int) -> Any:
+    is_union = typing.get_origin(annotation) in (types.UnionType, typing.Union)
+    for option in typing.get_args(annotation) if is_union else (annotation,):
+        origin = typing.get_origin(option)
+        if _is_model(option) and part in option.model_fields:
+            return option.model_fields[part].annotation
+        if origin is list and isinstance(part, int):
+            return typing.get_args(option)[0]
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(option)[1]
+    return None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+@dataclass
+class _Parts:
+    """The sections and list items that passed the structural check on their own.
+
+    List items keep their index so problem paths still point at the right entry.
+    """
+
+    council: CouncilInfo | None
+    priorities: dict[str, float] | None
+    wards: str | None
+    services: list[tuple[int, Service]]
+    task_types: list[tuple[int, TaskType]]
+    teams: list[tuple[int, Team]]
+    people: list[tuple[int, Person]]
+    rules: list[tuple[int, Rule]]
+    notify: NotifyConfig | None
+    digest: DigestConfig | None
+    # Only when every team passed can "no team serves X" be trusted.
+    teams_complete: bool
+
+
+def _salvage(data: dict[str, Any]) -> _Parts:
+    teams, teams_complete = _valid_items(data, "teams", Team)
+    return _Parts(
+        council=_valid_section(data, "council"),
+        priorities=_valid_section(data, "priorities"),
+        wards=_valid_section(data, "wards"),
+        services=_valid_items(data, "services", Service)[0],
+        task_types=_valid_items(data, "task_types", TaskType)[0],
+        teams=teams,
+        people=_valid_items(data, "people", Person)[0],
+        rules=_valid_items(data, "rules", Rule)[0],
+        notify=_valid_section(data, "notify"),
+        digest=_valid_section(data, "digest"),
+        teams_complete=teams_complete,
+    )
+
+
+def _valid_section(data: dict[str, Any], name: str) -> Any:
+    """The section validated on its own (or its default), or None if it is broken."""
+    field = CouncilFile.model_fields[name]
+    if name not in data:
+        return None if field.is_required() else field.get_default(call_default_factory=True)
+    try:
+        return TypeAdapter(field.annotation).validate_python(data[name])
+    except ValidationError:
+        return None
+
+
+def _valid_items(
+    data: dict[str, Any], name: str, model: type[M]
+) -> tuple[list[tuple[int, M]], bool]:
+    """(index, item) for each list item that validates, and whether all of them did."""
+    raw = data.get(name, [])
+    if not isinstance(raw, list):
+        return [], False
+    valid = []
+    for i, item in enumerate(raw):
+        with contextlib.suppress(ValidationError):  # reported by the whole-file check
+            valid.append((i, model.model_validate(item)))
+    return valid, name in data and len(valid) == len(raw)
+
+
+# --- Ward boundaries -----------------------------------------------------------------
+
+
+def _load_wards(ref: str, base: Path) -> tuple[list[Ward], list[str] | None, list[str]]:
+    """(wards in file order, every ward name found or None if unreadable, problems)."""
+    path = base / ref
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [], None, [f"wards: ward file not found {str(path)!r}"]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], None, [f"wards: cannot read the ward file {str(path)!r} ({exc})"]
+    except json.JSONDecodeError as exc:
+        return [], None, [f"wards: not valid JSON in {ref!r} ({exc})"]
+
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("type") != "FeatureCollection"
+        or not isinstance(features, list)
+    ):
+        return [], None, [f"wards: {ref!r} should be a GeoJSON FeatureCollection with features"]
+    if not features:
+        return [], [], [f"wards: {ref!r} has no features, so no wards"]
+
+    wards: list[Ward] = []
+    named: list[tuple[str, str]] = []  # (key path, name), for the uniqueness check
+    problems: list[str] = []
+    for i, feature in enumerate(features):
+        name, geometry, feature_problems = _read_feature(i, feature)
+        problems += feature_problems
+        if name is not None:
+            named.append((f"wards[{i}].properties.name", name))
+        if name is not None and geometry is not None:
+            wards.append(Ward(name, geometry))
+    problems += _duplicates(named, "ward name")
+    return wards, list(dict.fromkeys(name for _, name in named)), problems
+
+
+def _read_feature(i: int, feature: Any) -> tuple[str | None, BaseGeometry | None, list[str]]:
+    at = f"wards[{i}]"
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        return None, None, [f"{at}: should be a GeoJSON Feature, got {_shown(feature)}"]
+    properties = feature.get("properties")
+    name = properties.get("name") if isinstance(properties, dict) else None
+    problems = []
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{at}.properties.name: every ward needs a name, got {name!r}")
+        name = None
+    geometry, geometry_problems = _read_geometry(f"{at}.geometry", feature.get("geometry"), name)
+    return name, geometry, problems + geometry_problems
+
+
+def _read_geometry(
+    at: str, geometry: Any, ward: str | None
+) -> tuple[BaseGeometry | None, list[str]]:
+    which = f" (ward {ward!r})" if ward else ""
+    kind = geometry.get("type") if isinstance(geometry, dict) else geometry
+    if kind not in ("Polygon", "MultiPolygon"):
+        return None, [f"{at}: should be a Polygon or MultiPolygon, got {kind!r}{which}"]
+    try:
+        shaped = shape(geometry)
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        return None, [f"{at}: malformed coordinates ({exc}){which}"]
+    if shaped.is_empty:
+        return None, [f"{at}: the {kind} has no coordinates{which}"]
+
+    problems = []
+    coordinates = shapely.get_coordinates(shaped)
+    outside = [(x, y) for x, y in coordinates if not (-180 <= x <= 180 and -90 <= y <= 90)]
+    if outside:
+        x, y = outside[0]
+        problems.append(
+            f"{at}: coordinates outside lon -180..180 / lat -90..90 [{x:g}, {y:g}]{which}"
+        )
+    if not shaped.is_valid:
+        problems.append(f"{at}: invalid polygon: {explain_validity(shaped)}{which}")
+    return (None if problems else shaped), problems
+
+
+# --- Cross-reference checks ----------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """Names other sections may refer to; None when a section is too broken to tell."""
+
+    priorities: list[str] | None
+    services: list[str] | None
+    task_types: list[str] | None
+    people: list[str] | None
+    wards: list[str] | None
+
+
+def _known_names(data: dict[str, Any], ward_names: list[str] | None) -> _Known:
+    # Taken from the raw data, so an item that failed the structural check still counts
+    # as known: a typo in one service must not make every reference to it "unknown".
+    priorities = data.get("priorities")
+    return _Known(
+        priorities=[k for k in priorities if isinstance(k, str)]
+        if isinstance(priorities, dict)
+        else None,
+        services=_raw_names(data.get("services"), "code"),
+        task_types=_raw_names(data.get("task_types"), "code"),
+        people=_raw_names(data.get("people", []), "id"),
+        wards=ward_names,
+    )
+
+
+def _raw_names(items: Any, key: str) -> list[str] | None:
+    if not isinstance(items, list):
+        return None
+    names = (item.get(key) for item in items if isinstance(item, dict))
+    return list(dict.fromkeys(name for name in names if isinstance(name, str)))
+
+
+def _cross_checks(parts: _Parts, known: _Known) -> list[str]:
+    return [
+        *_check_council(parts.council),
+        *_check_priorities(parts.priorities),
+        *_check_services(parts),
+        *_check_task_types(parts, known),
+        *_check_teams(parts, known),
+        *_check_people(parts, known),
+        *_check_rules(parts, known),
+        *_check_notify(parts.notify),
+        *_check_digest(parts.digest, known),
+        *_check_coverage(parts, known),
+    ]
+
+
+def _unknown(
+    path: str, what: str, value: str, known: list[str] | None, list_known: bool = False
+) -> list[str]:
+    """A problem if ``value`` is not among ``known``; short lists are spelled out."""
+    if known is None or value in known:
+        return []
+    hint = f" (known: {', '.join(known) or 'none'})" if list_known else ""
+    return [f"{path}: unknown {what} {value!r}{hint}"]
+
+
+def _duplicates(
+    entries: Iterable[tuple[str, str]], what: str, casefold: bool = False
+) -> Iterator[str]:
+    """entries are (key path, value); report every value already seen."""
+    first: dict[str, str] = {}
+    for path, value in entries:
+        key = value.casefold() if casefold else value
+        if key in first:
+            yield f"{path}: duplicate {what} {value!r} (also {first[key]})"
+        else:
+            first[key] = path
+
+
+def _check_council(info: CouncilInfo | None) -> Iterator[str]:
+    if info is None:
+        return
+    try:
+        ZoneInfo(info.timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. "Europe" is a folder
+        yield (
+            f"council.timezone: unknown time zone {info.timezone!r} "
+            "(use an IANA name such as 'Europe/London')"
+        )
+    if info.public_url is not None and not _acceptable_url(info.public_url):
+        yield (
+            "council.public_url: should start with https:// (http:// only for localhost "
+            f"or 127.0.0.1), got {info.public_url!r}"
+        )
+
+
+def _acceptable_url(url: str) -> bool:
+    # Links in cards and messages go to residents and staff: plain http only for local use.
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")
+
+
+def _check_priorities(priorities: dict[str, float] | None) -> Iterator[str]:
+    # The file lists priorities most urgent first; rank comes from that order, so a
+    # slower target listed before a quicker one would rank the wrong way round.
+    slowest: tuple[str, float] | None = None
+    for name, hours in (priorities or {}).items():
+        if slowest is not None and hours < slowest[1]:
+            yield (
+                f"priorities.{name}: {hours:g} hours is quicker than {slowest[0]!r} "
+                f"({slowest[1]:g} hours) listed before it; list priorities most urgent first"
+            )
+        else:
+            slowest = (name, hours)
+
+
+def _check_services(parts: _Parts) -> Iterator[str]:
+    codes = ((f"services[{i}].code", service.code) for i, service in parts.services)
+    yield from _duplicates(codes, "service code")
+
+
+def _check_task_types(parts: _Parts, known: _Known) -> Iterator[str]:
+    yield from _duplicates(
+        ((f"task_types[{i}].code", t.code) for i, t in parts.task_types), "task type code"
+    )
+    for i, task_type in parts.task_types:
+        at = f"task_types[{i}]"
+        yield from _unknown(f"{at}.service", "service", task_type.service, known.services, True)
+        yield from _unknown(
+            f"{at}.priority", "priority", task_type.priority, known.priorities, True
+        )
+
+
+def _check_teams(parts: _Parts, known: _Known) -> Iterator[str]:
+    yield from _duplicates(((f"teams[{i}].code", t.code) for i, t in parts.teams), "team code")
+    roles = {person.id: person.role for _, person in parts.people}
+    for i, team in parts.teams:
+        at = f"teams[{i}]"
+        for j, service in enumerate(team.services):
+            yield from _unknown(f"{at}.services[{j}]", "service", service, known.services, True)
+        for j, ward in enumerate(team.wards):
+            yield from _unknown(f"{at}.wards[{j}]", "ward", ward, known.wards)
+        for role, members in (("manager", team.managers), ("officer", team.officers)):
+            for j, person_id in enumerate(members):
+                path = f"{at}.{role}s[{j}]"
+                unknown = _unknown(path, "person", person_id, known.people)
+                yield from unknown
+                actual = roles.get(person_id)
+                if not unknown and actual is not None and actual != role:
+                    yield f"{path}: {person_id!r} is {_A_ROLE[actual]}, not {_A_ROLE[role]}"
+        if not team.officers:
+            yield f"{at}.officers: a team needs at least one officer"
+
+
+def _check_people(parts: _Parts, known: _Known) -> Iterator[str]:
+    yield from _duplicates(((f"people[{i}].id", p.id) for i, p in parts.people), "person id")
+    # Entra object ids are GUIDs, whose case varies between sources.
+    yield from _duplicates(
+        (
+            (f"people[{i}].aad_object_id", p.aad_object_id)
+            for i, p in parts.people
+            if p.aad_object_id is not None
+        ),
+        "aad_object_id",
+        casefold=True,
+    )
+    for i, person in parts.people:
+        if person.role != "councillor":
+            if person.wards:
+                yield (
+                    f"people[{i}].wards: only councillors have wards; "
+                    f"{person.id!r} is {_A_ROLE[person.role]}"
+                )
+            continue
+        for j, ward in enumerate(person.wards):
+            yield from _unknown(f"people[{i}].wards[{j}]", "ward", ward, known.wards)
+
+
+def _check_rules(parts: _Parts, known: _Known) -> Iterator[str]:
+    conditions = list(RuleWhen.model_fields)
+    for i, rule in parts.rules:
+        at, when = f"rules[{i}]", rule.when
+        if all(getattr(when, name) is None for name in conditions):
+            yield f"{at}.when: a rule needs at least one condition ({', '.join(conditions)})"
+        if when.type is not None:
+            yield from _unknown(f"{at}.when.type", "task type", when.type, known.task_types)
+        if when.text_matches is not None:
+            try:
+                re.compile(when.text_matches)
+            except re.error as exc:
+                pattern = when.text_matches
+                yield f"{at}.when.text_matches: invalid regular expression ({exc}) {pattern!r}"
+        pairs = (("priority", rule.priority), ("at_least", rule.at_least))
+        actions = {key: value for key, value in pairs if value is not None}
+        if not actions:
+            yield f"{at}: a rule needs priority or at_least"
+        elif len(actions) > 1:
+            yield f"{at}: set priority or at_least, not both"
+        for key, value in actions.items():
+            yield from _unknown(f"{at}.{key}", "priority", value, known.priorities, True)
+
+
+def _check_notify(notify: NotifyConfig | None) -> Iterator[str]:
+    for name, event in (notify.events if notify else {}).items():
+        at = f"notify.events.{name}"
+        if event.email_template is None and event.sms_template is None:
+            yield f"{at}: set email_template or sms_template (or both)"
+        for key in ("email_template", "sms_template"):
+            value = getattr(event, key)
+            if value is not None and not _UUID.fullmatch(value):
+                yield f"{at}.{key}: should be a GOV.UK Notify template id (a UUID), got {value!r}"
+
+
+def _check_digest(digest: DigestConfig | None, known: _Known) -> Iterator[str]:
+    if digest is None:
+        return
+    if not croniter.is_valid(digest.schedule):
+        yield f"digest.schedule: invalid cron expression {digest.schedule!r}"
+    for name in digest.escalate_unaccepted_after_minutes:
+        path = f"digest.escalate_unaccepted_after_minutes.{name}"
+        yield from _unknown(path, "priority", name, known.priorities, True)
+
+
+def _check_coverage(parts: _Parts, known: _Known) -> Iterator[str]:
+    # Every report has a type and lands in a ward; if no team serves that pair the task
+    # could not be routed to anyone, so the file must cover every pair up front.
+    if known.wards is None or not parts.teams_complete:
+        return
+    served = {(w, s) for _, team in parts.teams for w in team.wards for s in team.services}
+    for i, task_type in parts.task_types:
+        if known.services is not None and task_type.service not in known.services:
+            continue  # already reported as an unknown service
+        for ward in known.wards:
+            if (ward, task_type.service) not in served:
+                yield f"task_types[{i}]: no team serves {task_type.service!r} in ward {ward!r}"

@@ -1,0 +1,1 @@
+"""Conversation flows: what people ask the bot, parsed into commands (no Teams types here)."""

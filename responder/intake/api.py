@@ -1,0 +1,153 @@
+"""HTTP intake: ``POST /api/tasks`` and ``GET /api/tasks/{id or reference}``."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from responder.intake.errors import error_response
+from responder.intake.schema import IntakeBody, problems_of
+from responder.intake.views import event_json, task_json
+from responder.store.db import Database
+from responder.tasks.commands import Domain, create_task
+from responder.tasks.queries import get_task, task_history
+from responder.tasks.reference import parse_reference
+from responder.tasks.routing import RoutingError
+
+MAX_BODY = 1024 * 1024
+
+db_key = web.AppKey("db", Database)
+domain_key = web.AppKey("domain", Domain)
+intake_keys_key = web.AppKey("intake_keys", dict)
+clock_key = web.AppKey("clock", Callable[[], datetime])
+
+
+def authenticate(request: web.Request) -> str | web.Response:
+    """The intake key's name, or a 401 answer. Secrets are compared in constant time."""
+    keys: dict[str, str] = request.app[intake_keys_key]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="responder"'}
+    if scheme.lower() != "bearer" or not token.strip():
+        return error_response(
+            401,
+            "unauthorized",
+            "Send 'Authorization: Bearer <intake key secret>'.",
+            headers=challenge,
+        )
+    token_bytes = token.strip().encode()
+    matched = None
+    for name, secret in keys.items():  # every key is compared: no early exit to time
+        if hmac.compare_digest(token_bytes, secret.encode()):
+            matched = name
+    if matched is None:
+        return error_response(
+            401, "unauthorized", "The intake key is not recognised.", headers=challenge
+        )
+    return matched
+
+
+async def _read_json(request: web.Request) -> object | web.Response:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return error_response(
+            413, "request_entity_too_large", "The request body is larger than 1 MB."
+        )
+    ctype = request.content_type
+    if (
+        request.body_exists
+        and ctype not in ("application/json", "application/octet-stream")
+        and not ctype.endswith("+json")
+        and ctype != "text/plain"
+    ):
+        return error_response(
+            415, "unsupported_media_type", f"Send the report as application/json, not {ctype}."
+        )
+    raw = await request.read()  # aiohttp enforces client_max_size: 413 past 1 MB
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = (
+            f" (line {exc.lineno}, column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        return error_response(
+            400,
+            "malformed_json",
+            f"The body is not valid JSON{where}: {exc.args[0].split(':')[0]}.",
+        )
+
+
+async def post_task(request: web.Request) -> web.Response:
+    key_name = authenticate(request)
+    if isinstance(key_name, web.Response):
+        return key_name
+    data = await _read_json(request)
+    if isinstance(data, web.Response):
+        return data
+    if not isinstance(data, dict):
+        return error_response(
+            422,
+            "invalid_report",
+            "The body must be a JSON object.",
+            [{"field": "body", "problem": "must be a JSON object"}],
+        )
+    try:
+        body = IntakeBody.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_of(exc)
+        return _invalid(problems)
+    domain = request.app[domain_key]
+    report = body.to_report(key_name)
+    if domain.council.task_type(report.type) is None:
+        known = ", ".join(t.code for t in domain.council.file.task_types)
+        return _invalid([{"field": "type", "problem": f"unknown type; known types: {known}"}])
+    try:
+        result = await create_task(request.app[db_key], domain, report, request.app[clock_key]())
+    except RoutingError as exc:
+        return _invalid([{"field": exc.field, "problem": exc.problem}])
+    body_out = task_json(result.task)
+    body_out["duplicate_of"] = result.duplicate_of
+    status = 201 if result.created else 200
+    headers = {"Location": f"/api/tasks/{result.task.id}"}
+    return web.json_response(body_out, status=status, headers=headers)
+
+
+def _invalid(problems: list[dict[str, str]]) -> web.Response:
+    count = len(problems)
+    message = f"The report has {count} problem{'s' if count != 1 else ''}."
+    return error_response(422, "invalid_report", message, problems)
+
+
+async def get_task_view(request: web.Request) -> web.Response:
+    key_name = authenticate(request)
+    if isinstance(key_name, web.Response):
+        return key_name
+    domain = request.app[domain_key]
+    ident = request.match_info["ident"]
+    task_id = (
+        int(ident)
+        if ident.isascii() and ident.isdigit() and len(ident) < 19
+        else parse_reference(ident, domain.prefix)
+    )
+    task = None
+    db = request.app[db_key]
+    if task_id is not None:
+        task = await get_task(db, domain, task_id)
+    if task is None:
+        return error_response(404, "not_found", f"No task {ident!r}.")
+    body = task_json(task)
+    body["history"] = [event_json(e) for e in await task_history(db, task.id)]
+    return web.json_response(body)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/tasks", post_task),
+        web.get("/api/tasks/{ident}", get_task_view),
+    ]

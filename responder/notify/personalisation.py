@@ -1,0 +1,137 @@
+"""What each Notify message says: the personalisation fields every event needs.
+
+A council's templates use ``((reference))``, ``((type))``, ``((address))``, ``((status))``,
+``((outcome))`` and ``((report_date))``. ``EVENT_FIELDS`` says which of them an event must
+fill; a message missing one is not sent half-filled but parked with the reason, where a
+manager can see it. Every field known is sent (Notify ignores the ones a template does not
+use), so a council may use, say, ``((status))`` in its 'received' template too.
+
+No personal data goes into personalisation: nothing here reads the contacts table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from responder.config.model import Council
+from responder.tasks.reference import format_reference
+
+# The fields each event's templates may rely on. Adding an event means adding it here.
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "received": ("reference", "type", "address", "report_date"),
+    "completed": ("reference", "type", "address", "status", "outcome", "report_date"),
+}
+
+# Where the reporter gave no address, only a point on a map.
+NO_ADDRESS = "the location you gave"
+
+STATUS_WORDS: dict[str, str] = {
+    "unassigned": "waiting for an officer",
+    "assigned": "with an officer",
+    "accepted": "accepted by an officer",
+    "in_progress": "being dealt with",
+    "completed": "completed",
+    "cancelled": "closed",
+}
+
+OUTCOME_WORDS: dict[str, str] = {
+    "resolved": "dealt with",
+    "no-action": "no action was needed",
+    "referred": "passed to the organisation responsible",
+    "private-land": "on private land, so it is for the landowner to deal with",
+}
+
+
+# English whatever the process locale (strftime's %B follows it).
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """What a message may say about the task and the report behind it."""
+
+    task_id: int
+    type: str  # the task type code
+    address: str | None
+    status: str
+    outcome: str | None
+    report_received_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Personalisation:
+    values: dict[str, str]
+    missing: tuple[str, ...]  # required fields with no value: do not send
+
+    @property
+    def problem(self) -> str | None:
+        if not self.missing:
+            return None
+        return "missing personalisation: " + ", ".join(self.missing)
+
+
+class UnknownEvent(LookupError):
+    pass
+
+
+def report_date(when: datetime, council: Council) -> str:
+    """'23 November 2026', in the council's timezone (GOV.UK style: no leading zero)."""
+    local = when.astimezone(council.tz)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def words(mapping: dict[str, str], code: str | None) -> str | None:
+    if code is None:
+        return None
+    return mapping.get(code, code.replace("_", " ").replace("-", " "))
+
+
+def personalise(council: Council, event: str, facts: TaskFacts) -> Personalisation:
+    """The fields for ``event``'s templates; ``missing`` names required fields left empty.
+
+    UnknownEvent when no fields are registered for ``event``.
+    """
+    required = EVENT_FIELDS.get(event)
+    if required is None:
+        raise UnknownEvent(f"no personalisation is registered for the event '{event}'")
+    task_type = council.task_type(facts.type)
+    found: dict[str, str | None] = {
+        "reference": format_reference(council.info.reference_prefix, facts.task_id),
+        "type": task_type.name if task_type else facts.type,
+        "address": (facts.address or "").strip() or NO_ADDRESS,
+        "status": words(STATUS_WORDS, facts.status),
+        "outcome": words(OUTCOME_WORDS, facts.outcome),
+        "report_date": (
+            report_date(facts.report_received_at, council) if facts.report_received_at else None
+        ),
+    }
+    values = {name: value for name, value in found.items() if value}
+    missing = tuple(name for name in required if name not in values)
+    return Personalisation(values, missing)
+
+
+__all__ = [
+    "EVENT_FIELDS",
+    "NO_ADDRESS",
+    "OUTCOME_WORDS",
+    "STATUS_WORDS",
+    "Personalisation",
+    "TaskFacts",
+    "UnknownEvent",
+    "personalise",
+    "report_date",
+]

@@ -1,0 +1,507 @@
+"""The outbox handler for ``notify`` rows: hands each message to GOV.UK Notify, once.
+
+Each row names a report, an event (``received``, ``completed``), a channel and a template;
+the reporter's address is read from ``contacts`` at send time (so erasing the contact row
+erases it everywhere) and is never logged or stored anywhere else. Notify's ``reference``
+is the row's idempotency key: unique per message, no personal data.
+
+The official client (``notifications-python-client``) is synchronous and not thread-safe,
+so sends run in a small pool of worker threads, each with its own client (and its own
+HTTP connection), never on the event loop; ``loop_lag`` measures the loop meanwhile.
+
+What Notify answers decides what becomes of the row:
+
+- 201: done; a ``notifications`` row (status ``sending``, Notify's id) and a history event.
+- 400, 403 (and other 4xx): final. Parked with Notify's message, recorded as ``not-sent``.
+- 429: retried after its Retry-After (60 s without one); every send pauses meanwhile.
+- 5xx, no answer: retried with backoff by the dispatcher.
+
+At most once: a row being retried may have reached Notify the first time (a timeout, or
+a crash after Notify accepted it but before we wrote that down), and Notify does not
+deduplicate references. So before sending a row again, Notify is asked whether it holds
+a message with that reference; if it does, that one is adopted rather than sent again.
+
+With no ``NOTIFY_API_KEY`` every message is recorded as not sent, with that reason, on
+the task's history: nothing fails silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from notifications_python_client.errors import APIError, InvalidResponse
+from notifications_python_client.notifications import NotificationsAPIClient
+from sqlalchemy import Connection, insert, select, update
+
+from responder.config.model import Council
+from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
+from responder.notify.lag import LoopLagMonitor
+from responder.notify.pacing import NotifyPacer
+from responder.notify.personalisation import TaskFacts, UnknownEvent, personalise
+from responder.settings import Settings
+from responder.store.db import Database
+from responder.store.history import append_event
+from responder.store.schema import contacts, notifications, reports, tasks
+
+log = logging.getLogger("responder.notify")
+
+NOT_SET = "NOTIFY_API_KEY is not set"
+BAD_KEY = (
+    "NOTIFY_API_KEY is not a GOV.UK Notify API key (expected <key name>-<service id>-<secret>)"
+)
+ERASED = "contact details erased"
+# Without a Retry-After, a 429 waits this long (Notify's limits are per minute).
+DEFAULT_RETRY_AFTER = 60.0
+_RETRYABLE = {408, 409, 425}
+# <key name>-<service id (uuid)>-<secret (uuid)>: the client slices the last 73 characters.
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_KEY = re.compile(rf".+-{_UUID}-{_UUID}")
+
+CHANNEL_WORDS = {"email": "Email", "sms": "Text message"}
+ADDRESS_WORDS = {"email": "email address", "sms": "mobile number"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What came back from one call to Notify, made plain in the worker thread."""
+
+    status: int | None  # None: no answer (connection refused, timeout, not JSON)
+    body: Any = None
+    message: str = ""  # Notify's error message(s), or what went wrong on the way
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class Job:
+    reference: str  # the outbox idempotency key, sent to Notify as 'reference'
+    task_id: int
+    report_id: int
+    event: str
+    channel: str  # email | sms
+    template_id: str
+
+    @property
+    def what(self) -> str:
+        return f"{CHANNEL_WORDS.get(self.channel, self.channel)} '{self.event}'"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    facts: TaskFacts
+    duplicate: bool
+    notify_id: str | None  # set when a previous attempt was already handed over
+    unreachable: str | None  # why there is no address to send to
+    # The address itself: kept out of repr so it cannot reach a log by accident.
+    recipient: str | None = field(default=None, repr=False)
+
+
+class NotifySender:
+    def __init__(
+        self,
+        db: Database,
+        council: Council,
+        clock: Callable[[], datetime],
+        *,
+        api_key: str,
+        base_url: str,
+        per_minute: int,
+        threads: int = 8,
+        timeout: float = 20.0,
+        max_wait: float = 15.0,
+    ) -> None:
+        self.db = db
+        self.council = council
+        self.clock = clock
+        self.base_url = base_url
+        self.timeout = timeout
+        # Longer than this in the pacer and the row is handed back to the dispatcher with
+        # a due time instead, so a claimed row never outlives its lease while waiting.
+        self.max_wait = max_wait
+        self._api_key = api_key.strip()
+        if not self._api_key:
+            self.key_problem: str | None = NOT_SET
+        elif not _KEY.fullmatch(self._api_key):
+            self.key_problem = BAD_KEY
+        else:
+            self.key_problem = None
+        self.pacer = NotifyPacer(per_minute)
+        self.loop_lag = LoopLagMonitor()
+        self.stats: Counter[str] = Counter()
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="notify")
+        self._local = threading.local()
+
+    @classmethod
+    def from_settings(
+        cls, db: Database, council: Council, settings: Settings, clock: Callable[[], datetime]
+    ) -> NotifySender:
+        return cls(
+            db,
+            council,
+            clock,
+            api_key=settings.notify_api_key,
+            base_url=settings.notify_base_url,
+            per_minute=settings.notify_per_minute,
+        )
+
+    def handlers(self) -> dict:
+        return {"notify": self.send}
+
+    def start(self) -> None:
+        if self.key_problem is not None:
+            log.warning(
+                "%s: residents' emails and texts will be recorded as not sent", self.key_problem
+            )
+        self.loop_lag.start()
+        if self.key_problem is None:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Start every worker thread and its client now, not during the first burst.
+
+        Threads created on demand are started from the event loop while it is sending,
+        which showed as its largest lag (20-60 ms) in bench.notify.
+        """
+        workers = self._threads._max_workers
+        ready = threading.Barrier(workers)
+
+        def warm() -> None:
+            self._client()
+            # Holding each thread until all exist makes the pool start all of them; a slow
+            # start (a broken barrier) only means a thread is created later, on demand.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                ready.wait(timeout=5)
+
+        for _ in range(workers):
+            self._threads.submit(warm)
+
+    async def close(self) -> None:
+        await self.loop_lag.stop()
+        # The dispatcher has finished its handlers by now: no send is in flight.
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    # -- the handler --------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> Outcome:
+        try:
+            p = message.payload
+            job = Job(
+                message.key,
+                int(p["task_id"]),
+                int(p["report_id"]),
+                str(p["event"]),
+                str(p["channel"]),
+                str(p["template_id"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return Park("not a Notify message this version understands")
+        if job.channel not in CHANNEL_WORDS:
+            return await self._not_sent(job, f"unknown channel '{job.channel}'")
+        if self.key_problem is not None:
+            return await self._not_sent(job, self.key_problem)
+
+        snap = await self.db.query(lambda conn: _read(conn, job))
+        if snap is None:
+            return Done("the task no longer exists")
+        if snap.notify_id is not None:
+            return Done(f"already handed to GOV.UK Notify as {snap.notify_id}")
+        if snap.unreachable is not None:
+            return await self._not_sent(job, snap.unreachable)
+        try:
+            fields = personalise(self.council, job.event, snap.facts)
+        except UnknownEvent as exc:
+            return await self._not_sent(job, str(exc))
+        if fields.problem is not None:
+            return await self._not_sent(job, fields.problem)
+
+        if message.attempts > 1:
+            adopted = await self._adopt(job)
+            if adopted is not None:
+                return adopted
+        reply = await self._call(self._post, job, snap.recipient, fields.values)
+        if isinstance(reply, Retry):
+            return reply
+        if reply.ok:
+            notify_id = reply.body.get("id") if isinstance(reply.body, dict) else None
+            await self._record(job, "sending", notify_id=notify_id and str(notify_id))
+            self.stats["sent"] += 1
+            return Done(f"GOV.UK Notify id {notify_id}")
+        return await self._failure(job, reply)
+
+    async def _adopt(self, job: Job) -> Outcome | None:
+        """A retried row may have reached Notify before: adopt that message if it did."""
+        reply = await self._call(self._lookup, job.reference)
+        if isinstance(reply, Retry):
+            return reply
+        if not reply.ok:
+            return await self._failure(job, reply, looking_up=True)
+        found = [
+            n
+            for n in (reply.body or {}).get("notifications") or []
+            if n.get("reference") == job.reference
+        ]
+        if not found:
+            return None
+        notify_id = str(found[0].get("id"))
+        await self._record(job, "sending", notify_id=notify_id)
+        self.stats["adopted"] += 1
+        return Done(f"GOV.UK Notify already had it, as {notify_id}")
+
+    async def _failure(self, job: Job, reply: Reply, *, looking_up: bool = False) -> Outcome:
+        if reply.status is None:
+            self.stats["retried"] += 1
+            return Retry(f"could not reach GOV.UK Notify ({reply.message})")
+        text = f"GOV.UK Notify answered {reply.status}" + (
+            f": {reply.message}" if reply.message else ""
+        )
+        if looking_up:
+            text += " (looking for an earlier attempt)"
+        if reply.status == 429:
+            wait = reply.retry_after if reply.retry_after is not None else DEFAULT_RETRY_AFTER
+            self.pacer.pause(wait)
+            self.stats["rate_limited"] += 1
+            return Retry(text, wait)
+        if reply.status >= 500 or reply.status in _RETRYABLE:
+            self.stats["retried"] += 1
+            return Retry(text)
+        return await self._not_sent(job, text)
+
+    async def _not_sent(self, job: Job, reason: str) -> Park:
+        """Final: recorded against the message and on the task's history, then parked."""
+        await self._record(job, "not-sent", detail=reason)
+        self.stats["not_sent"] += 1
+        return Park(reason)
+
+    async def _record(
+        self, job: Job, status: str, *, notify_id: str | None = None, detail: str | None = None
+    ) -> None:
+        now = self.clock()
+        await self.db.run(lambda conn: _write(conn, job, status, notify_id, detail, now))
+
+    # -- calls to Notify, in worker threads ----------------------------------------------------
+
+    async def _call(self, fn: Callable[..., Reply], *args: Any) -> Reply | Retry:
+        wait = await self.pacer.acquire(self.max_wait)
+        if wait > 0:
+            return Retry("paused by GOV.UK Notify's rate limit", wait)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, fn, *args)
+
+    def _client(self) -> NotificationsAPIClient:
+        client = getattr(self._local, "client", None)
+        if client is None:  # one per thread: the client (a requests.Session) is not thread-safe
+            client = NotificationsAPIClient(
+                self._api_key, base_url=self.base_url, timeout=self.timeout
+            )
+            self._local.client = client
+        return client
+
+    def _post(self, job: Job, recipient: str | None, personalisation: dict[str, str]) -> Reply:
+        def call(client: NotificationsAPIClient) -> Any:
+            if job.channel == "email":
+                return client.send_email_notification(
+                    email_address=recipient,
+                    template_id=job.template_id,
+                    personalisation=personalisation,
+                    reference=job.reference,
+                )
+            return client.send_sms_notification(
+                phone_number=recipient,
+                template_id=job.template_id,
+                personalisation=personalisation,
+                reference=job.reference,
+            )
+
+        return self._guarded(call, 201)
+
+    def _lookup(self, reference: str) -> Reply:
+        return self._guarded(lambda client: client.get_all_notifications(reference=reference), 200)
+
+    def _guarded(self, call: Callable[[NotificationsAPIClient], Any], ok: int) -> Reply:
+        """Run ``call`` with this thread's client; every failure becomes a plain Reply.
+
+        Messages carry Notify's words or an exception's type, never the exception text,
+        which could quote the request.
+        """
+        try:
+            return Reply(ok, call(self._client()))
+        except InvalidResponse as exc:  # an answer, but not JSON: unclear, so try again
+            status = getattr(exc.response, "status_code", None)
+            return Reply(None, message=f"answer {status} was not JSON")
+        except APIError as exc:
+            response = exc.response
+            if response is None:  # no answer at all
+                cause = exc.__cause__ or exc.__context__
+                return Reply(None, message=type(cause or exc).__name__)
+            return Reply(
+                response.status_code,
+                _json(response),
+                _error_text(_json(response)) or str(response.reason or ""),
+                _retry_after(response.headers.get("Retry-After")),
+            )
+        except Exception as exc:  # noqa: BLE001 - a bug or transport failure: retried
+            return Reply(None, message=type(exc).__name__)
+
+
+# -- reading and writing ------------------------------------------------------------------------
+
+
+def _read(conn: Connection, job: Job) -> Snapshot | None:
+    task = conn.execute(
+        select(tasks.c.type, tasks.c.address, tasks.c.status, tasks.c.outcome).where(
+            tasks.c.id == job.task_id
+        )
+    ).first()
+    if task is None:
+        return None
+    report = conn.execute(
+        select(reports.c.received_at, reports.c.duplicate).where(reports.c.id == job.report_id)
+    ).first()
+    contact = conn.execute(
+        select(contacts.c.email, contacts.c.phone, contacts.c.erased_at).where(
+            contacts.c.report_id == job.report_id
+        )
+    ).first()
+    notify_id = conn.execute(
+        select(notifications.c.notify_id).where(notifications.c.reference == job.reference)
+    ).scalar_one_or_none()
+    facts = TaskFacts(
+        job.task_id,
+        task.type,
+        task.address,
+        task.status,
+        task.outcome,
+        report.received_at if report is not None else None,
+    )
+    recipient, unreachable = None, None
+    if contact is None or contact.erased_at is not None:
+        unreachable = ERASED
+    else:
+        recipient = contact.email if job.channel == "email" else contact.phone
+        if not recipient:
+            unreachable = f"the reporter gave no {ADDRESS_WORDS[job.channel]}"
+    duplicate = bool(report.duplicate) if report is not None else False
+    return Snapshot(facts, duplicate, notify_id, unreachable, recipient)
+
+
+def _write(
+    conn: Connection,
+    job: Job,
+    status: str,
+    notify_id: str | None,
+    detail: str | None,
+    now: datetime,
+) -> None:
+    """The message's ``notifications`` row and its history event, in one transaction."""
+    task_status = conn.execute(
+        select(tasks.c.status).where(tasks.c.id == job.task_id)
+    ).scalar_one_or_none()
+    if task_status is None:
+        return
+    duplicate = conn.execute(
+        select(reports.c.duplicate).where(
+            reports.c.id == job.report_id, reports.c.task_id == job.task_id
+        )
+    ).scalar_one_or_none()
+    if duplicate is not None:
+        existing = conn.execute(
+            select(notifications.c.id, notifications.c.notify_id).where(
+                notifications.c.reference == job.reference
+            )
+        ).first()
+        if existing is not None and existing.notify_id is not None:
+            return  # already recorded as handed over; receipts may have moved it on since
+        values = {"status": status, "notify_id": notify_id, "detail": detail, "updated_at": now}
+        if existing is None:
+            conn.execute(
+                insert(notifications).values(
+                    reference=job.reference,
+                    task_id=job.task_id,
+                    report_id=job.report_id,
+                    event=job.event,
+                    channel=job.channel,
+                    created_at=now,
+                    **values,
+                )
+            )
+        else:
+            conn.execute(
+                update(notifications).where(notifications.c.id == existing.id).values(values)
+            )
+    who = "the reporter of a linked report" if duplicate else "the reporter"
+    if status == "not-sent":
+        note = f"{job.what} to {who} not sent: {detail}"
+    else:
+        note = f"{job.what} sent to {who}"
+    append_event(
+        conn,
+        job.task_id,
+        now,
+        "system",
+        "notify",
+        note=note,
+        data={
+            "reference": job.reference,
+            "event": job.event,
+            "channel": job.channel,
+            "status": status,
+            "notify_id": notify_id,
+        },
+        from_status=task_status,
+        to_status=task_status,
+    )
+
+
+# -- Notify's answers ---------------------------------------------------------------------------
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_text(body: Any) -> str:
+    """Notify's error body ``{"status_code": 400, "errors": [{"error", "message"}]}``."""
+    if not isinstance(body, dict):
+        return ""
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        messages = [str(e.get("message")) for e in errors if isinstance(e, dict)]
+        return "; ".join(m for m in messages if m)
+    return str(body.get("message") or "")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, or as an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+__all__ = ["BAD_KEY", "ERASED", "NOT_SET", "NotifySender", "Reply"]

@@ -1,0 +1,70 @@
+"""Shared fixtures: real databases (a SQLite file and the machine's PostgreSQL) and the app."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from support import BACKENDS, EXAMPLES, INTAKE_SECRET, PG_URL
+
+from responder.app import build_app
+from responder.settings import Settings
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'responder.db'}"
+    asyncio.run(_reset_postgres(PG_URL))
+    return PG_URL
+
+
+class Clock:
+    """A settable clock, so due times and windows can be checked exactly."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # a Monday morning
+
+
+@pytest.fixture
+def council_path() -> Path:
+    return EXAMPLES / "council.yaml"
+
+
+@pytest.fixture
+def settings(database_url: str, council_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        config_path=council_path,
+        intake_keys={"forms": INTAKE_SECRET, "fixmystreet": "test-secret-fms"},
+        background=False,  # intake tests look at the outbox as written
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings, clock: Clock):
+    app = build_app(settings, clock=clock)
+    return await aiohttp_client(app)

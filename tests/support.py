@@ -1,0 +1,72 @@
+"""Constants and helpers shared by the tests (importable, unlike conftest)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+PG_URL = os.environ.get("RESPONDER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+INTAKE_SECRET = "test-secret-forms"
+AUTH = {"Authorization": f"Bearer {INTAKE_SECRET}"}
+
+# RESPONDER_TEST_PG=off runs the SQLite half only (for a machine without PostgreSQL).
+BACKENDS = ["sqlite"] if PG_URL == "off" else ["sqlite", "postgresql"]
+
+
+def write_council(tmp_path: Path, change: Callable[[dict], None] | None = None) -> Path:
+    """A copy of the example council, changed by ``change``, with its wards beside it."""
+    data = yaml.safe_load((EXAMPLES / "council.yaml").read_text())
+    if change is not None:
+        change(data)
+    folder = tmp_path / "council"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(EXAMPLES / "wards.geojson", folder / "wards.geojson")
+    path = folder / "council.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# Copies of ../shared/schemas (MIT, unchanged), so the suite runs from any clone;
+# test_schemas_match_shared keeps them identical to the shared ones.
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+
+_card_validators: dict[str, object] = {}
+
+
+def _card_schema_path() -> Path:
+    """The suite's copy (tests/schemas) if present, else the shared one beside the repo."""
+    name = "adaptive-card-1.5.json"
+    local = Path(__file__).resolve().parent / "schemas" / name
+    if local.exists():
+        return local
+    return Path(__file__).resolve().parents[2] / "shared" / "schemas" / name
+
+
+def assert_valid_card(card: dict) -> None:
+    """Fail unless ``card`` is a valid Adaptive Card 1.5 (schemas/adaptive-card-1.5.json).
+
+    The validator follows the schema's own ``$schema`` draft (draft-06).
+    """
+    import json
+
+    import jsonschema
+
+    if "1.5" not in _card_validators:
+        schema = json.loads(_card_schema_path().read_text())
+        _card_validators["1.5"] = jsonschema.validators.validator_for(schema)(schema)
+    validator = _card_validators["1.5"]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path)) or '(card)'}: {e.message}"
+        for e in validator.iter_errors(card)  # type: ignore[attr-defined]
+    ]
+    assert not errors, "invalid Adaptive Card:\n" + "\n".join(errors[:20])
+    assert card.get("type") == "AdaptiveCard", card.get("type")
+    assert card.get("version") == "1.5", card.get("version")
+    json.dumps(card)  # plain JSON data: nothing the bot could not send

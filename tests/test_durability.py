@@ -1,0 +1,413 @@
+"""Proof of durability: a SIGKILL mid-burst, and both fakes misbehaving for a while.
+
+The fake Bot Connector and the fake GOV.UK Notify run as real HTTP servers on 127.0.0.1 in
+the test's event loop. The first test runs the real service (``python app.py``) as a
+process and kills it with SIGKILL part-way through a burst of reports; the second runs the
+app in-process (so the dispatcher can be reached) against fakes answering 30 % 5xx and
+10 % 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from fake_connector import FakeConnector
+from fake_notify import FakeNotify
+from sqlalchemy import create_engine, select, update
+from support import AUTH, EXAMPLES, INTAKE_SECRET, ROOT
+from teams import install, personal_conversation
+
+from responder.app import build_app, dispatcher_key
+from responder.bot.pacing import TeamsPacer
+from responder.intake.api import db_key
+from responder.settings import Settings
+from responder.store.schema import outbox
+
+RECEIVED_EMAIL = "2c6b6b4e-1f4d-4a4e-9a56-0d7f1f6a1001"  # examples/council.yaml
+# Everyone in the example council installs the bot, so no card is parked as unreachable.
+PEOPLE = (
+    "alice",
+    "frank",
+    "bob",
+    "carol",
+    "dan",
+    "erin",
+    "grace",
+    "henry",
+    "cllr-hughes",
+    "cllr-patel",
+)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _location(i: int) -> dict[str, Any]:
+    """Spread over the four wards, 2.5e-3 degrees apart: never duplicates of each other."""
+    row, col = divmod(i % 225, 15)
+    return {
+        "lat": round(51.8815 + row * 0.0025, 6),
+        "lon": round(0.8815 + col * 0.0025, 6),
+        "address": f"{i} High Street",
+    }
+
+
+def _email(tag: str, i: int) -> str:
+    return f"resident-{tag}-{i}@example.com"
+
+
+def _report(tag: str, i: int) -> dict[str, Any]:
+    return {
+        "type": "fly-tipping",
+        "description": "Mattress by the bus stop",
+        "location": _location(i),
+        "external_id": f"{tag}-{i}",
+        "reporter": {"name": "A Resident", "email": _email(tag, i), "updates": ["email"]},
+    }
+
+
+def _task_ids(card: dict | None) -> set[int]:
+    """The task ids a card's actions carry (``data.taskId``)."""
+    found: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "taskId" in node:
+                found.add(int(node["taskId"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
+def _posted_cards(connector: FakeConnector) -> Counter[tuple[int, str]]:
+    """How many cards were POSTed (sent afresh, not updated) per (task, conversation)."""
+    counts: Counter[tuple[int, str]] = Counter()
+    for r in connector.received:
+        if r.method == "POST" and r.card is not None:
+            for task_id in _task_ids(r.card):
+                counts[task_id, r.conversation_id] += 1
+    return counts
+
+
+def _outbox_rows(database_url: str) -> list:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(outbox)))
+    finally:
+        engine.dispose()
+
+
+def _check_delivered(rows: list, emails: dict[int, str], connector, notify) -> set[int]:
+    """Every outbox row done, and each message at the fake it was meant for.
+
+    ``emails``: task id -> the reporter's address, for the tasks the test knows about.
+    Returns the ids of the tasks the outbox holds.
+    """
+    not_done = [(r.id, r.kind, r.status, r.last_error) for r in rows if r.status != "done"]
+    assert not not_done, f"outbox rows not delivered: {not_done[:10]}"
+    task_ids = {r.task_id for r in rows if r.task_id is not None}
+    assert set(emails) <= task_ids, f"tasks with no outbox rows: {set(emails) - task_ids}"
+
+    posted = _posted_cards(connector)
+    cards_owed = [r for r in rows if r.kind == "teams.card" and r.payload.get("person")]
+    assert {r.task_id for r in cards_owed} == task_ids, "a task was owed no card at all"
+    missing = [
+        (r.task_id, r.payload["person"])
+        for r in cards_owed
+        if posted[r.task_id, personal_conversation(r.payload["person"])] < 1
+    ]
+    assert not missing, f"cards owed but never POSTed to the connector: {missing[:10]}"
+
+    by_reference = Counter(a.reference for a in notify.accepted)
+    owed = [r.idempotency_key for r in rows if r.kind == "notify"]
+    assert len(owed) == len(task_ids), "not one Notify message owed per report"
+    unsent = [key for key in owed if by_reference[key] != 1]
+    assert not unsent, f"Notify messages not accepted exactly once: {unsent[:10]}"
+    assert notify.duplicates() == [], "a Notify reference was accepted twice"
+    received = Counter(a.to for a in notify.accepted if a.template_id == RECEIVED_EMAIL)
+    wrong = [t for t, address in emails.items() if received[address] != 1]
+    assert not wrong, f"reporters without exactly one 'received' email: {wrong[:10]}"
+    return task_ids
+
+
+@pytest.fixture
+async def connector(aiohttp_server) -> FakeConnector:
+    fake = FakeConnector()
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url("/"))
+    return fake
+
+
+@pytest.fixture
+async def notify(aiohttp_server) -> FakeNotify:
+    fake = FakeNotify()
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url("/")).rstrip("/")
+    return fake
+
+
+# -- 1. SIGKILL in the middle of a burst ------------------------------------------------------
+
+
+class Process:
+    """``python app.py`` on a free port, logging to a file (no pipe to fill up)."""
+
+    def __init__(self, tmp_path: Path, database_url: str, notify: FakeNotify) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "service.log"
+        drop = ("MicrosoftAppId", "MicrosoftAppPassword", "RESPONDER_BACKGROUND", "RESPONDER_ENV")
+        self.env = {k: v for k, v in os.environ.items() if k not in drop}
+        self.env.update(
+            DATABASE_URL=database_url,
+            PORT=str(self.port),
+            HOST="127.0.0.1",
+            RESPONDER_INTAKE_KEYS=f"forms:{INTAKE_SECRET}",
+            RESPONDER_CONFIG=str(EXAMPLES / "council.yaml"),
+            NOTIFY_API_KEY=notify.api_key(),
+            NOTIFY_BASE_URL=notify.url,
+        )
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self, session: aiohttp.ClientSession, within: float = 30.0) -> None:
+        self._spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"service exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
+            try:
+                async with session.get(f"{self.url}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"service did not answer /healthz within {within} s")
+
+    def _spawn(self) -> None:
+        with self.log.open("a") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "app.py"], cwd=ROOT, env=self.env, stdout=out, stderr=out
+            )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.proc.wait(timeout=10)
+
+
+def _end_leases(database_url: str) -> int:
+    """What 120 s of waiting would do: rows claimed by the killed process become due now.
+
+    The dispatcher's lease (``lease_seconds``, 120 s, not settable from the environment)
+    is the only thing that frees a row claimed by a crashed process; this test does not
+    wait that long. Only safe while no service is running.
+    """
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            from datetime import UTC, datetime
+
+            result = conn.execute(
+                update(outbox)
+                .where(outbox.c.status == "pending")
+                .values(next_attempt_at=datetime.now(UTC))
+            )
+            return result.rowcount
+    finally:
+        engine.dispose()
+
+
+async def _settle_db(database_url: str, within: float) -> list:
+    deadline = time.monotonic() + within
+    rows: list = []
+    while time.monotonic() < deadline:
+        rows = await asyncio.to_thread(_outbox_rows, database_url)
+        if rows and not [r for r in rows if r.status == "pending"]:
+            return rows
+        await asyncio.sleep(0.25)
+    pending = [(r.id, r.kind, r.attempts, r.last_error) for r in rows if r.status == "pending"]
+    raise AssertionError(
+        f"outbox did not settle within {within} s: {len(pending)} pending, {pending[:10]}"
+    )
+
+
+async def test_sigkill_mid_burst_loses_nothing(tmp_path, connector, notify):
+    database_url = f"sqlite:///{tmp_path / 'durable.db'}"
+    service = Process(tmp_path, database_url, notify)
+    total, kill_after = 150, 60
+    # Deliveries take a little while at both fakes, so some are in flight at the kill.
+    connector.latency = notify.latency = 0.05
+    acknowledged: dict[int, int] = {}  # task id -> the report's number
+    references: dict[int, str] = {}
+    killed = asyncio.Event()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            await service.start(session)
+            for person in PEOPLE:
+                async with session.post(
+                    f"{service.url}/api/messages", json=install(person, connector.url)
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+
+            async def report(i: int) -> None:
+                try:
+                    async with session.post(
+                        f"{service.url}/api/tasks", json=_report("burst", i), headers=AUTH
+                    ) as resp:
+                        if resp.status != 201:
+                            return
+                        body = await resp.json()
+                except (aiohttp.ClientError, TimeoutError):
+                    return  # the service died under this one: not acknowledged
+                if killed.is_set():
+                    return  # a late answer from a dead process cannot be (and never is)
+                acknowledged[body["id"]] = i
+                references[body["id"]] = body["reference"]
+                if len(acknowledged) >= kill_after:
+                    service.kill()
+                    killed.set()
+
+            await asyncio.gather(*(report(i) for i in range(total)))
+            assert killed.is_set(), f"only {len(acknowledged)} reports were acknowledged"
+            assert service.proc is not None
+            assert await asyncio.to_thread(service.proc.wait, 10) == -signal.SIGKILL
+            in_flight = await asyncio.to_thread(_end_leases, database_url)
+
+            connector.latency = notify.latency = 0.0
+            await service.start(session)
+            rows = await _settle_db(database_url, within=30)
+
+            for task_id, reference in references.items():
+                async with session.get(f"{service.url}/api/tasks/{task_id}", headers=AUTH) as resp:
+                    assert resp.status == 200, f"acknowledged task {task_id} is gone"
+                    assert (await resp.json())["reference"] == reference
+    finally:
+        service.stop()
+
+    # Every task the database holds (acknowledged or not) owes its messages.
+    task_ids = _check_delivered(
+        rows, {t: _email("burst", i) for t, i in acknowledged.items()}, connector, notify
+    )
+    # A card POSTed just before the kill but not yet recorded is sent again: at most one
+    # duplicate per crash for any one card.
+    posted = _posted_cards(connector)
+    assert max(posted.values()) <= 2, [k for k, n in posted.items() if n > 2]
+    duplicates = sum(n - 1 for n in posted.values())
+    print(
+        f"acknowledged {len(acknowledged)}, tasks {len(task_ids)}, "
+        f"rows pending at the kill {in_flight}, "
+        f"duplicate cards {duplicates}"
+    )
+
+
+# -- 2. Both fakes failing for a while -------------------------------------------------------
+
+
+FAULT_SECONDS = 60.0  # the issue's minute of faults
+REPORTS_PER_SECOND = 2.5  # 150 reports over the minute: distinct places, no duplicates
+
+
+async def test_faults_at_both_fakes_everything_is_delivered(
+    tmp_path, aiohttp_client, connector, notify
+):
+    # A test-time knob: after a minute of 40 % failures full-jitter backoff can leave a row
+    # waiting minutes (up to 300 s); capped at 4 s here so the test ends in time.
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'faults.db'}",
+        config_path=EXAMPLES / "council.yaml",
+        intake_keys={"forms": INTAKE_SECRET},
+        notify_api_key=notify.api_key(),
+        notify_base_url=notify.url,
+    )
+    client = await aiohttp_client(build_app(settings))
+    client.app[dispatcher_key].max_backoff = 4.0
+    for person in PEOPLE:
+        resp = await client.post("/api/messages", json=install(person, connector.url))
+        assert resp.status == 200, await resp.text()
+
+    connector.fault_rates = notify.fault_rates = (0.3, 0.1, 1.0)
+    emails: dict[int, str] = {}
+    started = time.monotonic()
+    i = 0
+    while time.monotonic() - started < FAULT_SECONDS:
+        resp = await client.post("/api/tasks", json=_report("faults", i), headers=AUTH)
+        assert resp.status == 201, await resp.text()
+        emails[(await resp.json())["id"]] = _email("faults", i)
+        i += 1
+        await asyncio.sleep(1 / REPORTS_PER_SECOND)
+    connector.fault_rates = notify.fault_rates = (0.0, 0.0, 1.0)
+
+    db = client.app[db_key]
+    deadline = time.monotonic() + 30
+    while True:
+        async with db.read() as conn:
+            rows = list(await conn.execute(select(outbox)))
+        pending = [r for r in rows if r.status == "pending"]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            stuck = [(r.id, r.kind, r.attempts, r.last_error) for r in pending[:10]]
+            raise AssertionError(f"{len(pending)} outbox rows still pending 30 s on: {stuck}")
+        await asyncio.sleep(0.25)
+
+    _check_delivered(rows, emails, connector, notify)
+    assert notify.retry_after_violations == 0, "a message went out inside a Retry-After"
+    failures = Counter(a.status for a in notify.arrivals if a.status >= 400)
+    print(
+        f"reports {len(emails)}, rows {len(rows)}, most attempts "
+        f"{max(r.attempts for r in rows)}, Notify failures {dict(failures)}, "
+        f"settled {time.monotonic() - started - FAULT_SECONDS:.1f} s after the faults"
+    )
+    assert connector.retry_after_violations == 0, "a card went out inside a Retry-After"
+
+
+async def test_teams_pause_stops_sends_already_waiting_for_their_slot():
+    pacer = TeamsPacer()
+    returned: list[float] = []
+
+    async def send() -> None:
+        await pacer.acquire("a:conv")
+        returned.append(time.monotonic())
+
+    sends = [asyncio.create_task(send()) for _ in range(3)]  # slots 1/48 s apart
+    await asyncio.sleep(0)  # all three have reserved their slots; the first has gone
+    paused_at = time.monotonic()
+    pacer.pause("a:conv", 1.0)  # a 429 with Retry-After: 1 comes back for the first
+    await asyncio.wait_for(asyncio.gather(*sends), 5)
+    late = sorted(returned)[1:]
+    assert all(t >= paused_at + 1.0 for t in late), [round(t - paused_at, 3) for t in late]

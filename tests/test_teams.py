@@ -1,0 +1,523 @@
+"""Officers working tasks in Teams, through /api/messages and a fake Bot Connector."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fake_connector import FakeConnector
+from fake_openid import FakeOpenId
+from sqlalchemy import select, update
+from support import AUTH, EXAMPLES, INTAKE_SECRET, assert_valid_card
+from teams import TENANT, card_action, install, message, personal_conversation
+
+from responder.app import StartupError, build_app, dispatcher_key
+from responder.intake.api import db_key
+from responder.settings import Settings
+from responder.store.schema import conversations, deliveries, outbox, people, task_events, tasks
+
+NORTHGATE = (51.9051, 0.8873)
+
+
+class Bot:
+    """The service with its dispatcher running, and a fake Bot Connector beside it."""
+
+    def __init__(self, client, connector: FakeConnector) -> None:
+        self.client = client
+        self.connector = connector
+
+    @property
+    def url(self) -> str:
+        return self.connector.url
+
+    async def send(self, activity: dict, headers: dict | None = None):
+        return await self.client.post("/api/messages", json=activity, headers=headers or {})
+
+    async def install(self, *person_ids: str) -> None:
+        for person_id in person_ids:
+            resp = await self.send(install(person_id, self.url))
+            assert resp.status == 200
+
+    async def say(self, person_id: str, text: str, **kw) -> str:
+        before = len(self.connector.received)
+        resp = await self.send(message(person_id, text, self.url, **kw))
+        assert resp.status == 200
+        new = self.connector.received[before:]
+        return "\n".join(r.text or "" for r in new if r.text)
+
+    async def report(self, type_: str = "fly-tipping", at=NORTHGATE, **extra) -> dict:
+        body = {
+            "type": type_,
+            "description": "Mattress by the bus stop",
+            "location": {"lat": at[0], "lon": at[1], "address": "1 High Street"},
+            **extra,
+        }
+        resp = await self.client.post("/api/tasks", json=body, headers=AUTH)
+        assert resp.status == 201, await resp.text()
+        return await resp.json()
+
+    async def click(
+        self, person_id: str, verb: str, task: dict, version: int | None = None, **inputs
+    ) -> dict:
+        data = {"taskId": task["id"], "version": version or 1, **inputs}
+        resp = await self.send(card_action(person_id, verb, data, self.url))
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        if body["type"] == "application/vnd.microsoft.card.adaptive":
+            assert_valid_card(body["value"])
+        return body
+
+    async def card_for(self, person_id: str, count: int = 1):
+        conv = personal_conversation(person_id)
+        received = await self.connector.wait_for(
+            lambda r: r.conversation_id == conv and r.card is not None, count=count
+        )
+        for item in received:
+            assert_valid_card(item.card)
+        return received
+
+    async def rows(self, table, *where):
+        async with self.client.app[db_key].read() as conn:
+            return (await conn.execute(select(table).where(*where))).all()
+
+    async def settle(self) -> None:
+        """Wait until the outbox has nothing left that is due."""
+        for _ in range(200):
+            pending = await self.rows(outbox, outbox.c.status == "pending")
+            if not pending:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"outbox did not settle: {pending}")
+
+
+@pytest.fixture
+async def connector(aiohttp_server) -> FakeConnector:
+    fake = FakeConnector()
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url("/"))
+    return fake
+
+
+def _settings(database_url: str, **kw) -> Settings:
+    return Settings(
+        database_url=database_url,
+        config_path=EXAMPLES / "council.yaml",
+        intake_keys={"forms": INTAKE_SECRET},
+        **kw,
+    )
+
+
+@pytest.fixture
+async def bot(aiohttp_client, database_url, connector) -> Bot:
+    client = await aiohttp_client(build_app(_settings(database_url)))
+    return Bot(client, connector)
+
+
+def texts(card: dict) -> str:
+    """All the words on a card, for asserting what a person sees."""
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("text", "title", "value", "label", "placeholder"):
+                if isinstance(node.get(key), str):
+                    found.append(node[key])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return "\n".join(found)
+
+
+def verbs(card: dict) -> set[str]:
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute" and node.get("verb") != "refresh":
+                found.add(node["verb"])
+            for key, value in node.items():
+                if key != "refresh":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
+# -- install and the first card --------------------------------------------------------------
+
+
+async def test_installed_officer_gets_the_card_in_place(bot):
+    await bot.install("bob")
+    welcome = await bot.connector.wait_for(lambda r: r.text and "Hello Bob" in r.text)
+    assert welcome
+    task = await bot.report()
+    assert task["assignee"] == "bob"
+    [sent] = await bot.card_for("bob")
+    card = sent.card
+    assert_valid_card(card)
+    assert sent.activity.get("text") is None  # cards travel alone: updatable by id
+    assert "Fly-tipping" in texts(card) and task["reference"] in texts(card)
+    assert verbs(card) == {"accept", "handback"}
+    assert card["refresh"]["action"]["verb"] == "refresh"
+    assert card["refresh"]["userIds"] == ["29:user-bob"]
+    await bot.settle()
+    [row] = await bot.rows(deliveries)
+    assert (row.recipient, row.activity_id, row.version) == ("person:bob", sent.activity_id, 1)
+
+
+async def test_unreachable_officer_is_recorded_on_the_task(bot):
+    task = await bot.report()
+    await bot.settle()
+    [row] = await bot.rows(outbox, outbox.c.kind == "teams.card")
+    assert row.status == "parked" and "has not installed Responder" in row.last_error
+    resp = await bot.client.get(f"/api/tasks/{task['id']}", headers=AUTH)
+    history = (await resp.json())["history"]
+    assert history[-1]["action"] == "undelivered"
+    assert "Bob Warden has not installed Responder" in history[-1]["note"]
+    assert bot.connector.received == []
+
+
+# -- card actions ---------------------------------------------------------------------------
+
+
+async def test_officer_works_a_task_from_the_card(bot):
+    await bot.install("bob")
+    task = await bot.report()
+    [first] = await bot.card_for("bob")
+
+    answer = await bot.click("bob", "accept", task, version=1)
+    assert answer["statusCode"] == 200
+    assert verbs(answer["value"]) == {"start", "update", "complete", "handback"}
+    # The copy already in the chat is updated in place, not sent again.
+    [put] = await bot.connector.wait_for(lambda r: r.method == "PUT")
+    assert put.activity_id == first.activity_id
+    assert verbs(put.card) == {"start", "update", "complete", "handback"}
+
+    answer = await bot.click("bob", "start", task, version=2)
+    assert verbs(answer["value"]) == {"update", "complete", "handback"}
+    answer = await bot.click("bob", "update", task, version=3, note="Bags removed, mattress next")
+    assert "Bags removed" in texts(answer["value"])
+    answer = await bot.click("bob", "complete", task, version=4, outcome="resolved", note="Done")
+    assert verbs(answer["value"]) == set()
+    await bot.settle()
+
+    [row] = await bot.rows(tasks)
+    assert (row.status, row.outcome, row.version) == ("completed", "resolved", 5)
+    events = await bot.rows(task_events)
+    assert [(e.action, e.actor) for e in events] == [
+        ("created", "intake:forms"),
+        ("accept", "bob"),
+        ("start", "bob"),
+        ("update", "bob"),
+        ("complete", "bob"),
+    ]
+    puts = [r for r in bot.connector.received if r.method == "PUT"]
+    assert {p.activity_id for p in puts} == {first.activity_id}
+    assert len([r for r in bot.connector.received if r.method == "POST" and r.card]) == 1
+
+
+async def test_someone_else_cannot_act_and_nothing_changes(bot):
+    await bot.install("bob", "carol")
+    task = await bot.report()
+    await bot.card_for("bob")
+    for person, verb in [
+        ("carol", "accept"),
+        ("dan", "accept"),
+        ("cllr-hughes", "accept"),
+        ("carol", "handback"),
+        ("alice", "accept"),
+    ]:
+        answer = await bot.click(person, verb, task, version=1, reason="not mine")
+        assert answer["statusCode"] == 200
+        assert "Only" in texts(answer["value"]), (person, verb)
+    answer = await bot.click("stranger", "accept", task, version=1)
+    assert "don't know you" in texts(answer["value"])
+    await bot.settle()
+    [row] = await bot.rows(tasks)
+    assert (row.status, row.version) == ("assigned", 1)
+    assert [e.action for e in await bot.rows(task_events)] == ["created"]
+
+
+async def test_stale_and_repeated_clicks_apply_once(bot):
+    await bot.install("bob")
+    task = await bot.report()
+    await bot.card_for("bob")
+    answers = await asyncio.gather(
+        *(bot.click("bob", "accept", task, version=1) for _ in range(10))
+    )
+    assert all(a["statusCode"] == 200 for a in answers)
+    events = await bot.rows(task_events, task_events.c.action == "accept")
+    assert len(events) == 1
+    [row] = await bot.rows(tasks)
+    assert row.version == 2
+    # A click on the old card later: nothing applied, the current card comes back.
+    answer = await bot.click("bob", "handback", task, version=1, reason="too big")
+    assert "out of date" in texts(answer["value"]) or "already" in texts(answer["value"])
+    assert verbs(answer["value"]) == {"start", "update", "complete", "handback"}
+    [row] = await bot.rows(tasks)
+    assert (row.status, row.version) == ("accepted", 2)
+
+
+async def test_hand_back_reroutes_and_updates_the_old_card(bot):
+    await bot.install("bob", "carol")
+    task = await bot.report()
+    [bobs] = await bot.card_for("bob")
+    answer = await bot.click("bob", "handback", task, version=1, reason="Needs a van")
+    assert verbs(answer["value"]) == set()
+    [carols] = await bot.card_for("carol")
+    assert verbs(carols.card) == {"accept", "handback"}
+    [put] = await bot.connector.wait_for(
+        lambda r: r.method == "PUT" and r.activity_id == bobs.activity_id
+    )
+    assert "Carol Warden" in texts(put.card)
+    assert verbs(put.card) == set()
+    [row] = await bot.rows(tasks)
+    assert (row.assignee, row.status) == ("carol", "assigned")
+    handback = (await bot.rows(task_events, task_events.c.action == "handback"))[0]
+    assert handback.note == "Needs a van" and handback.actor == "bob"
+
+
+async def test_handback_without_reason_is_refused(bot):
+    await bot.install("bob")
+    task = await bot.report()
+    answer = await bot.click("bob", "handback", task, version=1)
+    assert "why" in texts(answer["value"]).lower()
+    [row] = await bot.rows(tasks)
+    assert row.assignee == "bob"
+
+
+async def test_queue_task_is_offered_to_the_team_and_first_accept_takes_it(bot):
+    await bot.install("grace", "henry")
+    task = await bot.report("fallen-tree")
+    [graces] = await bot.card_for("grace")
+    [henrys] = await bot.card_for("henry")
+    assert verbs(graces.card) == {"accept"} == verbs(henrys.card)
+    first, second = await asyncio.gather(
+        bot.click("grace", "accept", task, version=1), bot.click("henry", "accept", task, version=1)
+    )
+    [row] = await bot.rows(tasks)
+    winner = "grace" if row.assignee == "grace" else "henry"
+    loser_answer = second if winner == "grace" else first
+    name = "Grace Arborist" if winner == "grace" else "Henry Gardener"
+    assert name in texts(loser_answer["value"])
+    loser_card = henrys if winner == "grace" else graces
+    [put] = await bot.connector.wait_for(
+        lambda r: r.method == "PUT" and r.activity_id == loser_card.activity_id
+    )
+    assert name in texts(put.card) and verbs(put.card) == set()
+    assert len(await bot.rows(task_events, task_events.c.action == "accept")) == 1
+
+
+async def test_manager_reassigns_from_the_card(bot):
+    await bot.install("bob", "carol", "alice")
+    task = await bot.report()
+    [bobs] = await bot.card_for("bob")
+    answer = await bot.click("alice", "refresh", task, version=1)
+    assert "reassign" in verbs(answer["value"])
+    assert "Carol Warden" in texts(answer["value"])
+    answer = await bot.click("carol", "reassign", task, version=1, officer="carol")
+    assert "manager" in texts(answer["value"])
+    answer = await bot.click("alice", "reassign", task, version=1, officer="carol")
+    assert answer["statusCode"] == 200
+    await bot.card_for("carol")
+    await bot.connector.wait_for(lambda r: r.method == "PUT" and r.activity_id == bobs.activity_id)
+    [row] = await bot.rows(tasks)
+    assert row.assignee == "carol"
+    [event] = await bot.rows(task_events, task_events.c.action == "reassign")
+    assert event.actor == "alice"
+
+
+async def test_bad_card_actions_get_a_clear_answer(bot):
+    await bot.install("bob")
+    task = await bot.report()
+    resp = await bot.send(card_action("bob", "accept", {"version": 1}, bot.url))
+    body = await resp.json()
+    assert body["statusCode"] == 400 and body["type"] == "application/vnd.microsoft.error"
+    resp = await bot.send(card_action("bob", "explode", {"taskId": task["id"]}, bot.url))
+    assert (await resp.json())["statusCode"] == 400
+    resp = await bot.send(card_action("bob", "accept", {"taskId": 99999}, bot.url))
+    assert (await resp.json())["statusCode"] == 404
+    [row] = await bot.rows(tasks)
+    assert row.status == "assigned"
+
+
+# -- delivery under Teams' limits ----------------------------------------------------------
+
+
+async def test_429_retry_after_is_honoured(bot):
+    await bot.install("bob")
+    bot.connector.failures.extend([(429, 1.0), (503, None)])
+    started = time.monotonic()
+    await bot.report()
+    [sent] = await bot.card_for("bob")
+    assert sent.at - started >= 1.0
+    assert bot.connector.retry_after_violations == 0
+
+
+async def test_a_card_that_keeps_failing_is_parked_with_its_reason(bot):
+    await bot.install("bob")
+    dispatcher = bot.client.app[dispatcher_key]
+    dispatcher.max_attempts = 3
+    bot.connector.failures.extend([(500, None)] * 3)
+    task = await bot.report()
+    for _ in range(200):
+        [row] = await bot.rows(outbox, outbox.c.kind == "teams.card")
+        if row.status == "parked":
+            break
+        await asyncio.sleep(0.05)
+    assert (row.status, row.attempts) == ("parked", 3)
+    assert "Teams answered 500" in row.last_error
+    assert [r for r in bot.connector.received if r.card] == []
+    assert task["id"] == row.task_id
+
+
+async def test_cards_to_one_conversation_stay_inside_teams_limits(bot):
+    await bot.install("bob")
+    async with bot.client.app[db_key].write() as conn:
+        await conn.execute(update(people).where(people.c.id == "carol").values(on_duty=False))
+    for i in range(12):
+        await bot.report("litter", at=(51.9005 + i * 0.0009, 0.8805))
+    sent = await bot.card_for("bob", count=12)
+    times = sorted(r.at for r in sent)
+    for i, t in enumerate(times):
+        assert len([u for u in times[i:] if u - t < 1.0]) <= 7
+        assert len([u for u in times[i:] if u - t < 2.0]) <= 8
+
+
+# -- the endpoint ---------------------------------------------------------------------------
+
+
+async def test_requests_from_another_tenant_are_refused(bot):
+    resp = await bot.send(message("bob", "my tasks", bot.url, tenant="other-tenant"))
+    assert resp.status == 403
+    assert bot.connector.received == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("{nope", 400),
+        ('{"text": "no type"}', 400),
+        ("[]", 400),
+        ('{"type": "message", "text": "hi"}', 400),
+    ],
+)
+async def test_malformed_activities_are_4xx(bot, body, status):
+    resp = await bot.client.post(
+        "/api/messages", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == status
+    assert (await resp.json())["error"]
+
+
+APP_ID = "00000000-0000-4000-8000-00000000b07d"
+
+
+@pytest.fixture
+def openid():
+    fake = FakeOpenId()
+    yield fake
+    fake.close()
+
+
+async def test_with_an_app_id_only_valid_tokens_are_processed(
+    aiohttp_client, database_url, connector, openid
+):
+    settings = _settings(
+        database_url,
+        app_id=APP_ID,
+        app_password="not-used",
+        bot_openid_metadata_url=openid.metadata_url,
+        background=False,
+    )
+    client = await aiohttp_client(build_app(settings))
+    # A card refresh answers in the HTTP response: no outgoing call, so no token needed.
+    activity = card_action("bob", "refresh", {"taskId": 1}, connector.url)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    refused = {
+        "missing": {},
+        "not bearer": {"Authorization": "Basic eDp5"},
+        "garbage": {"Authorization": "Bearer not-a-jwt"},
+        "forged": {"Authorization": "Bearer " + openid.token(APP_ID, connector.url, key=other_key)},
+        "unknown key": {
+            "Authorization": "Bearer "
+            + openid.token(APP_ID, connector.url, key=other_key, kid="k9")
+        },
+        "expired": {"Authorization": "Bearer " + openid.token(APP_ID, connector.url, expired=True)},
+        "other bot": {"Authorization": "Bearer " + openid.token("another-app", connector.url)},
+        "other issuer": {
+            "Authorization": "Bearer "
+            + openid.token(APP_ID, connector.url, issuer="https://evil.example")
+        },
+        "other service url": {
+            "Authorization": "Bearer " + openid.token(APP_ID, "https://elsewhere.example/")
+        },
+    }
+    for why, headers in refused.items():
+        resp = await client.post("/api/messages", json=activity, headers=headers)
+        assert resp.status == 401, why
+        assert (await resp.json())["error"] == "unauthorized"
+    async with client.app[db_key].read() as conn:
+        assert (await conn.execute(select(conversations))).all() == []
+
+    valid = {"Authorization": "Bearer " + openid.token(APP_ID, connector.url)}
+    resp = await client.post("/api/messages", json=activity, headers=valid)
+    assert resp.status == 200
+    assert (await resp.json())["statusCode"] == 404  # authenticated; task 1 does not exist
+    async with client.app[db_key].read() as conn:
+        assert len((await conn.execute(select(conversations))).all()) == 1
+
+
+async def test_production_refuses_to_run_without_an_app_id(database_url):
+    with pytest.raises(StartupError, match="MicrosoftAppId"):
+        build_app(_settings(database_url, environment="production"))
+
+
+# -- officer chat ---------------------------------------------------------------------------
+
+
+async def test_my_tasks_duty_and_help(bot):
+    await bot.install("bob")
+    task = await bot.report()
+    await bot.card_for("bob")
+    before = len(bot.connector.received)
+    resp = await bot.send(message("bob", "My tasks!", bot.url))
+    assert resp.status == 200
+    [listing] = (await bot.connector.wait_for(lambda r: r.card is not None, count=2))[1:]
+    assert_valid_card(listing.card)
+    assert task["reference"] in texts(listing.card)
+    assert len(bot.connector.received) == before + 1
+
+    assert "off duty" in (await bot.say("bob", "off duty")).lower()
+    second = await bot.report("litter", at=(51.9100, 0.8950))
+    assert second["assignee"] == "carol"
+    assert "on duty" in (await bot.say("bob", "On duty")).lower()
+    assert "my tasks" in (await bot.say("bob", "help"))
+    assert "didn't understand" in (await bot.say("bob", "make me a sandwich"))
+    assert "don't know you" in (await bot.say("stranger", "my tasks"))
+
+
+async def test_manager_links_a_team_channel(bot):
+    reply = await bot.say("bob", "link team green", channel_team="grounds")
+    assert "Only a manager" in reply
+    reply = await bot.say("frank", "link team green", channel_team="grounds")
+    assert "now gets Grounds and Trees" in reply
+    await bot.install("grace")
+    task = await bot.report("fallen-tree")
+    channel = await bot.connector.wait_for(
+        lambda r: r.conversation_id.startswith("19:grounds") and r.card is not None
+    )
+    assert verbs(channel[0].card) == {"accept"}
+    assert task["team"] == "green"
+    # The shared copy refreshes per person: the team's people are listed.
+    assert "29:user-grace" in channel[0].card["refresh"]["userIds"]
+    assert TENANT
