@@ -55,6 +55,7 @@ class Message:
     task_id: int | None
     payload: dict[str, Any]
     attempts: int  # including this one
+    created_at: datetime | None = None
 
 
 Handler = Callable[[Message], Awaitable[Outcome]]
@@ -74,7 +75,10 @@ class Dispatcher:
     concurrency: int = 64
     poll_seconds: float = 1.0
     lease_seconds: float = 120.0
-    max_attempts: int = 10
+    # Transient failures (timeouts, 5xx, 429) are retried for this long before a row is
+    # parked. An age, not a count: a bad minute at the other end must not cost a message,
+    # however many tries it took.
+    give_up_after: timedelta = timedelta(hours=24)
     # Longest wait between tries after a failure (backoff grows to it with full jitter).
     max_backoff: float = 300.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -136,6 +140,7 @@ class Dispatcher:
                     outbox.c.task_id,
                     outbox.c.payload,
                     outbox.c.attempts,
+                    outbox.c.created_at,
                 )
             )
             return [Message(*row) for row in rows]
@@ -152,14 +157,20 @@ class Dispatcher:
             outcome = Retry(f"{type(exc).__name__} in the handler")
         await self.record(message, outcome)
 
+    def _too_old(self, message: Message, now: datetime) -> bool:
+        return message.created_at is not None and now - message.created_at >= self.give_up_after
+
     async def record(self, message: Message, outcome: Outcome) -> None:
         now = self.clock()
         values: dict[str, Any] = {"updated_at": now}
         if isinstance(outcome, Done):
             values.update(status="done", last_error=outcome.note)
-        elif isinstance(outcome, Park) or message.attempts >= self.max_attempts:
-            values.update(status="parked", last_error=outcome.error)
-            log.warning("parked %s row %d: %s", message.kind, message.id, outcome.error)
+        elif isinstance(outcome, Park) or self._too_old(message, now):
+            error = outcome.error
+            if not isinstance(outcome, Park):
+                error = f"gave up after {message.attempts} tries: {error}"
+            values.update(status="parked", last_error=error)
+            log.warning("parked %s row %d: %s", message.kind, message.id, error)
         else:
             if outcome.after is not None:
                 # The other side asked us to wait (Retry-After): that is pacing, not a
