@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -242,4 +243,42 @@ notifications = Table(
     Column("fallback_reference", String(200)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# Who follows which case: a councillor who raises a case follows it, and anyone may
+# follow a case they can see. Followers hear when its status changes.
+follows = Table(
+    "follows",
+    metadata,
+    Column("person_id", String(64), primary_key=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# Conversation state for multi-turn dialogs (botbuilder's Storage, see store/bot_storage.py),
+# in the database so a dialog survives a restart and moves between instances.
+bot_state = Table(
+    "bot_state",
+    metadata,
+    Column("key", String(500), primary_key=True),
+    Column("etag", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# Photos officers send the bot. Served at /api/photos/<token> (an unguessable token, so a
+# card image needs no sign-in); task_id is null until the officer says which task.
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), index=True),
+    Column("person_id", String(64), nullable=False, index=True),
+    Column("content_type", String(100), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
