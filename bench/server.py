@@ -14,7 +14,10 @@ start-up (``gc.collect(); gc.freeze()``), resets the sender's loop-lag monitor, 
 out writes the monitor's figures and the sender's counters to FILE as JSON.
 Once listening, it prints ``PORT <n>`` on stdout; SIGTERM or SIGINT stops it cleanly.
 With ``--profile FILE`` the whole serving period runs under cProfile and the stats are
-written to FILE on the way out.
+written to FILE on the way out; with ``--profile-on-signal`` too, only the stretches between
+SIGUSR1 (start) and SIGUSR2 (stop) are profiled, in the event loop's thread and in the
+worker threads of thread pools (where Responder runs its SQLite queries), see
+``SignalProfiler``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ import cProfile
 import gc
 import json
 import logging
+import pstats
 import signal
 import sys
+import threading
+from concurrent.futures import thread as futures_thread
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -213,7 +219,67 @@ def build_echo_app() -> web.Application:
     return app
 
 
-async def serve(app: web.Application, lag_file: Path | None = None) -> None:
+class SignalProfiler:
+    """cProfile switched on by SIGUSR1 and off by SIGUSR2 (see ``serve``).
+
+    cProfile sees only the thread that enables it, and Responder runs its SQLite queries in
+    thread pools (``Database.query``/``run``); so while it is on, each work item a
+    ``concurrent.futures`` pool runs is profiled too, by a profiler of that worker thread's
+    own. ``dump`` merges all of them. Times are wall-clock, as cProfile's are: a worker
+    waiting for the GIL counts as busy."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.main = cProfile.Profile()
+        self._workers: dict[int, cProfile.Profile] = {}
+        self._lock = threading.Lock()
+        run = futures_thread._WorkItem.run
+        switch = self
+
+        def profiled_run(item) -> None:
+            if not switch.on:
+                return run(item)
+            profiler = switch._worker_profiler()
+            profiler.enable()
+            try:
+                return run(item)
+            finally:
+                profiler.disable()
+
+        futures_thread._WorkItem.run = profiled_run  # type: ignore[method-assign]
+
+    def _worker_profiler(self) -> cProfile.Profile:
+        ident = threading.get_ident()
+        with self._lock:
+            return self._workers.setdefault(ident, cProfile.Profile())
+
+    def start(self) -> None:
+        self.on = True
+        self.main.enable()
+
+    def stop(self) -> None:
+        self.main.disable()
+        self.on = False
+
+    def dump(self, path: Path) -> None:
+        stats: pstats.Stats | None = None
+        for profiler in (self.main, *self._workers.values()):
+            profiler.create_stats()
+            if not profiler.stats:  # type: ignore[attr-defined]
+                continue
+            if stats is None:
+                stats = pstats.Stats(profiler)
+            else:
+                stats.add(profiler)
+        if stats is not None:
+            stats.dump_stats(path)
+
+
+async def serve(
+    app: web.Application,
+    lag_file: Path | None = None,
+    profiler: SignalProfiler | None = None,
+) -> None:
     """Serve on a free 127.0.0.1 port until SIGTERM/SIGINT; report the port on stdout.
 
     With ``lag_file``: after start-up the heap is collected and frozen (so a cyclic
@@ -223,6 +289,9 @@ async def serve(app: web.Application, lag_file: Path | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if profiler is not None:
+        loop.add_signal_handler(signal.SIGUSR1, profiler.start)
+        loop.add_signal_handler(signal.SIGUSR2, profiler.stop)
     # No access log on either side: it would cost both the same and measure neither.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -262,6 +331,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--service-id", help="notify: the fake service's id (a UUID)")
     p.add_argument("--secret", help="notify: the secret of its live API key (a UUID)")
     p.add_argument("--profile", type=Path, help="write cProfile stats of the run to this file")
+    p.add_argument(
+        "--profile-on-signal",
+        action="store_true",
+        help="with --profile: profile only between SIGUSR1 and SIGUSR2, thread-pool workers too",
+    )
     return p.parse_args(argv)
 
 
@@ -301,6 +375,14 @@ def main(argv: list[str] | None = None) -> int:
         app = BenchConnector(args.latency).app()
     if args.profile is None:
         asyncio.run(serve(app, args.lag_file))
+        return 0
+    if args.profile_on_signal:
+        switch = SignalProfiler()
+        try:
+            asyncio.run(serve(app, args.lag_file, switch))
+        finally:
+            switch.stop()
+            switch.dump(args.profile)
         return 0
     profiler = cProfile.Profile()
     profiler.enable()

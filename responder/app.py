@@ -14,21 +14,30 @@ from responder.bot.delivery import TeamsDelivery
 from responder.bot.endpoint import TeamsEndpoint
 from responder.bot.handler import ResponderBot
 from responder.bot.pacing import TeamsPacer
-from responder.config import load_council
+from responder.bot.photos import PhotoInbox
+from responder.config import Council, load_council
 from responder.intake import api as intake
+from responder.intake import photos as photo_files
 from responder.intake.errors import json_errors
 from responder.jobs.dispatcher import Dispatcher
+from responder.jobs.scheduler import Cron, Job, Scheduler
 from responder.notify import receipts
+from responder.notify.purge import purge
 from responder.notify.sender import NotifySender
 from responder.settings import Settings
 from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
 from responder.tasks.commands import Domain
+from responder.tasks.geocode import WardGeocoder
 
 log = logging.getLogger("responder")
 dispatcher_key = web.AppKey("dispatcher", Dispatcher)
 notify_key = web.AppKey("notify", NotifySender)
+connector_key = web.AppKey("connector", Connector)
+http_session_key = web.AppKey("http_session", aiohttp.ClientSession)
+photos_key = web.AppKey("photos", PhotoInbox)
+scheduler_key = web.AppKey("scheduler", Scheduler)
 
 
 class StartupError(RuntimeError):
@@ -48,6 +57,21 @@ async def healthz(request: web.Request) -> web.Response:
         )
     council = request.app[intake.domain_key].council
     return web.json_response({"status": "ok", "database": "ok", "council": council.info.name})
+
+
+def scheduled_jobs(app: web.Application, db: Database, council: Council) -> list[Job]:
+    """Responder's periodic work, run by the scheduler (one instance per job, see its doc).
+
+    Add a job here: ``Job(name, Cron(expr, council.tz) or Every(seconds), run)`` where
+    ``async def run(now, slot, since)``; ``since`` is the slot that last ran. The name keys
+    its ``job_leases`` row: keep it stable. Things made at start-up (``app[notify_key]``,
+    ...) can be looked up in ``app`` when the job runs.
+    """
+
+    async def purge_contacts(now: datetime, slot: datetime, since: datetime | None) -> None:
+        await purge(db, council, now=now)  # what `responder purge` runs
+
+    return [Job("purge", Cron("30 3 * * *", council.tz), purge_contacts)]
 
 
 def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
@@ -70,12 +94,14 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     app[intake.intake_keys_key] = settings.intake_keys
     app[intake.clock_key] = clock
     app[intake.db_key] = db
-    teams = TeamsEndpoint(settings, ResponderBot(db, domain, clock), council.info.tenant_id)
+    bot = ResponderBot(db, domain, clock, WardGeocoder(council, domain.locator))
+    teams = TeamsEndpoint(settings, bot, council.info.tenant_id)
     app.add_routes(
         [web.get("/healthz", healthz), web.post("/api/messages", teams.handle), *intake.routes()]
     )
 
     app.add_routes(receipts.routes(settings.notify_callback_token, db, council, clock))
+    app.add_routes(photo_files.routes(db))
 
     async def database(app: web.Application):
         await upgrade(db)
@@ -83,11 +109,20 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         yield
         await db.dispose()
 
-    async def delivery(app: web.Application):
+    async def connector(app: web.Application):
+        # One client for the Bot Connector: the bot's direct replies and the dispatcher's cards.
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        connector = Connector(
-            session, TokenProvider(settings.app_id, settings.app_password, settings.app_tenant_id)
+        app[http_session_key] = session
+        tokens = TokenProvider(settings.app_id, settings.app_password, settings.app_tenant_id)
+        bot.connector = app[connector_key] = Connector(session, tokens)
+        bot.photos = app[photos_key] = PhotoInbox(
+            db, domain, clock, session, tokens, bot.connector, settings.public_url
         )
+        yield
+        await session.close()
+
+    async def delivery(app: web.Application):
+        connector = app[connector_key]
         handlers = TeamsDelivery(db, domain, connector, TeamsPacer(), clock).handlers()
         notify = app[notify_key] = NotifySender.from_settings(db, council, settings, clock)
         handlers |= notify.handlers()
@@ -100,11 +135,21 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         dispatcher.stop()
         await runner
         await notify.close()
-        await session.close()
+
+    # Built even without background work, so a test can add jobs and call tick() itself.
+    scheduler = app[scheduler_key] = Scheduler(db, scheduled_jobs(app, db, council), clock)
+
+    async def scheduling(app: web.Application):
+        runner = asyncio.create_task(scheduler.run(), name="scheduler")
+        yield
+        scheduler.stop()
+        await runner
 
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(connector)
     if settings.background:
         app.cleanup_ctx.append(delivery)
+        app.cleanup_ctx.append(scheduling)
     if not settings.intake_keys:
         log.warning("RESPONDER_INTAKE_KEYS is empty: POST /api/tasks will refuse every report")
     return app

@@ -1,4 +1,5 @@
-"""The ``responder`` command: serve (the default), check-config, db, app-package, purge."""
+"""The ``responder`` command: serve (the default), check-config, db, app-package, purge,
+digest."""
 
 from __future__ import annotations
 
@@ -122,6 +123,47 @@ def _purge(args: argparse.Namespace) -> int:
     return 0 if result.wal_truncated is not False else 1
 
 
+def _digest(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from responder.cards.common import when
+    from responder.config import load_council
+    from responder.store import migrate
+    from responder.store.db import Database
+    from responder.tasks.commands import Domain
+    from responder.tasks.digest import send_digests
+
+    settings = Settings.from_env()
+    try:
+        council = load_council(settings.config_path)
+    except ConfigError as exc:
+        print(f"{settings.config_path}: the council file is invalid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    if args.team is not None and council.team(args.team) is None:
+        known = ", ".join(t.code for t in council.file.teams)
+        print(f"no team '{args.team}' in {settings.config_path} (teams: {known})", file=sys.stderr)
+        return 2
+
+    async def run():
+        db = Database(settings.database_url)
+        try:
+            await migrate.upgrade(db)
+            return await send_digests(db, Domain.for_council(council), datetime.now(UTC), args.team)
+        finally:
+            await db.dispose()
+
+    tz = council.tz
+    for queued in asyncio.run(run()):
+        period = f"{when(queued.since.astimezone(tz))} to {when(queued.until.astimezone(tz))}"
+        to = [f"person:{m}" for m in queued.managers]
+        to.append(f"channel ({queued.channel})" if queued.channel else "channel (none linked)")
+        print(f"{queued.team}: digest {queued.digest_id} for {period} queued to {', '.join(to)}")
+    print("The running service's dispatcher delivers them.")
+    return 0
+
+
 def _date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -159,6 +201,15 @@ def parser() -> argparse.ArgumentParser:
         help="the date to count from (default: today in the council's time zone)",
     )
     purge.set_defaults(func=_purge)
+    digest = sub.add_parser("digest", help="send the managers' digest now (through the outbox)")
+    digest.add_argument(
+        "--now",
+        action="store_true",
+        required=True,
+        help="queue it now, covering the time since each team's last digest",
+    )
+    digest.add_argument("--team", metavar="CODE", help="only this team (default: every team)")
+    digest.set_defaults(func=_digest)
     return p
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -40,6 +41,8 @@ class Settings:
     environment: str = "development"
     # Deliver the outbox from this process (off: an intake-only instance, or tests of intake).
     background: bool = True
+    # Where this service is reachable from outside: officers' photos on cards link here.
+    public_url: str = "http://localhost:3978"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -64,6 +67,7 @@ class Settings:
             intake_keys=parse_intake_keys(env.get("RESPONDER_INTAKE_KEYS", "")),
             environment=env.get("RESPONDER_ENV", "development"),
             background=env.get("RESPONDER_BACKGROUND", "on").lower() not in ("off", "0", "false"),
+            public_url=_public_url(env.get("RESPONDER_PUBLIC_URL") or cls.public_url),
         )
 
 
@@ -78,6 +82,14 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     if number <= 0:
         raise SettingsError(f"{name}: must be positive, not {number}")
     return number
+
+
+def _public_url(value: str) -> str:
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SettingsError(f"RESPONDER_PUBLIC_URL: expected http(s)://host[/path], not {value!r}")
+    return url
 
 
 def parse_intake_keys(value: str) -> dict[str, str]:

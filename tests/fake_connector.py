@@ -1,7 +1,9 @@
 """A Bot Connector on 127.0.0.1 that records what the bot sends and can misbehave on cue.
 
 It speaks the Bot Connector REST API the way Teams' bot service does: POST an activity to
-a conversation (201 with an id), reply to an activity, PUT to update one in place.
+a conversation (201 with an id), reply to an activity, PUT to update one in place; and GET
+an inline image someone sent (``/v3/attachments/{id}/views/original``), which needs the
+bot's Bearer token when the bot has an app id.
 """
 
 from __future__ import annotations
@@ -52,13 +54,44 @@ class FakeConnector:
     # conversation -> monotonic time before which a request breaks the Retry-After it was given
     _blocked_until: dict[str, float] = field(default_factory=dict)
     retry_after_violations: int = 0
+    # Inline images people sent, by attachment id: (content type, bytes).
+    attachments: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    # The Bearer token an attachment GET must carry (None: the bot has no app id; any goes).
+    attachment_token: str | None = None
+    # (attachment id, Authorization header) of every attachment GET.
+    attachment_requests: list[tuple[str, str | None]] = field(default_factory=list)
+    # Attachment ids answered with a redirect to elsewhere (as a CDN might), by target URL.
+    attachment_redirects: dict[str, str] = field(default_factory=dict)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v3/conversations/{conv}/activities", self._post)
         app.router.add_post("/v3/conversations/{conv}/activities/{reply_to}", self._post)
         app.router.add_put("/v3/conversations/{conv}/activities/{aid}", self._put)
+        app.router.add_get("/v3/attachments/{aid}/views/{view}", self._attachment)
         return app
+
+    def attachment_url(self, attachment_id: str) -> str:
+        return f"{self.url.rstrip('/')}/v3/attachments/{attachment_id}/views/original"
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        aid = request.match_info["aid"]
+        authorization = request.headers.get("Authorization")
+        self.attachment_requests.append((aid, authorization))
+        if self.attachment_token is not None and authorization != (
+            f"Bearer {self.attachment_token}"
+        ):
+            return web.json_response(
+                {"error": {"code": "Unauthorized", "message": "bad token"}}, status=401
+            )
+        if aid in self.attachment_redirects:
+            raise web.HTTPFound(self.attachment_redirects[aid])
+        if aid not in self.attachments or request.match_info["view"] != "original":
+            return web.json_response(
+                {"error": {"code": "NotFound", "message": "no such attachment"}}, status=404
+            )
+        content_type, data = self.attachments[aid]
+        return web.Response(body=data, content_type=content_type)
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:

@@ -13,6 +13,11 @@ from sqlalchemy import Connection
 from responder.bot.connector import Connector, ConnectorReply, card_activity
 from responder.bot.pacing import TeamsPacer
 from responder.bot.views import Viewer, render
+from responder.cards.cases import status_notice_card
+from responder.cards.common import when
+from responder.cards.digest import digest_card, digest_view
+from responder.cards.task_card import DEFAULT_OUTCOMES
+from responder.dialogs.chat import STATUS_WORDS
 from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
 from responder.store.db import Database
 from responder.store.teams_state import (
@@ -23,8 +28,10 @@ from responder.store.teams_state import (
     sent_cards,
     team_channel,
 )
-from responder.tasks.commands import Domain
+from responder.tasks.commands import Domain, load_task
 from responder.tasks.delivery_log import record_undelivered
+from responder.tasks.digest import build_digest, digest_period
+from responder.tasks.lifecycle import OPEN_STATUSES, Status
 
 # 412 comes back when a card is updated concurrently: worth another go, like a 5xx.
 _RETRYABLE = {408, 412, 500, 502, 503, 504}
@@ -50,7 +57,12 @@ class TeamsDelivery:
         self._conversation_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
     def handlers(self) -> dict:
-        return {"teams.card": self.card, "teams.refresh": self.refresh}
+        return {
+            "teams.card": self.card,
+            "teams.refresh": self.refresh,
+            "teams.notice": self.notice,
+            "teams.digest": self.digest,
+        }
 
     def _lock(self, task_id: int) -> asyncio.Lock:
         return self._task_locks.setdefault(task_id, asyncio.Lock())
@@ -59,6 +71,8 @@ class TeamsDelivery:
         task_id = message.payload["task_id"]
         person, team = message.payload.get("person"), message.payload.get("team")
         viewer = Viewer(person_id=person) if person else Viewer(channel_team=team)
+        # An escalation: the card comes with why it came, as a new message that alerts.
+        notice, alert = message.payload.get("notice"), bool(message.payload.get("alert"))
         now = self.clock()
 
         def read(conn: Connection):
@@ -70,7 +84,7 @@ class TeamsDelivery:
                     return None
                 target = address(conn, channel)
             existing = {c.recipient: c for c in sent_cards(conn, task_id)}
-            return target, existing, render(conn, self.domain, task_id, viewer, now)
+            return target, existing, render(conn, self.domain, task_id, viewer, now, notice)
 
         async with self._lock(task_id):
             found = await self.db.query(read)
@@ -83,9 +97,88 @@ class TeamsDelivery:
                 return await self._unreachable(task_id, person or f"channel of {team}")
             task, card = rendered
             sent = existing.get(viewer.recipient)
-            if sent is not None and sent.conversation_id == target.conversation_id:
+            if sent is not None and sent.conversation_id == target.conversation_id and not alert:
                 return await self._update(task_id, sent, task.version, card)
             return await self._send(task_id, viewer.recipient, target, task.version, card)
+
+    async def notice(self, message: Message) -> Outcome:
+        """A case someone follows changed status: one short message, with a way to open it."""
+        person, task_id = message.payload["person"], message.payload["task_id"]
+        status = Status(message.payload.get("status", Status.ASSIGNED))
+
+        def read(conn: Connection):
+            return address(conn, f"person:{person}"), load_task(conn, self.domain, task_id)
+
+        target, task = await self.db.query(read)
+        if task is None:
+            return Done("the task no longer exists")
+        if target is None:
+            return Park(f"{person} has not installed Responder in Teams")
+        council = self.domain.council
+        task_type = council.task_type(task.type)
+        if message.payload.get("reminder"):
+            if task.status not in OPEN_STATUSES or task.assignee != person:
+                return Done("no longer theirs to do")
+            local = task.due_at.astimezone(council.tz)
+            words = f"Reminder: due {when(local, self.clock())}"
+        else:
+            words = f"Now {STATUS_WORDS[status].lower()}"
+            if status is Status.COMPLETED and task.outcome:
+                words += f" ({dict(DEFAULT_OUTCOMES).get(task.outcome, task.outcome)})"
+        card = status_notice_card(
+            task.reference,
+            task_type.name if task_type else task.type,
+            words + ".",
+            task.address or f"{task.lat:.5f}, {task.lon:.5f}",
+            task.id,
+        )
+        reply = await self._call(
+            target.conversation_id,
+            self.connector.send(target.service_url, target.conversation_id, card_activity(card)),
+        )
+        if isinstance(reply, ConnectorReply) and reply.ok:
+            return Done()
+        return self._failure(reply, target.conversation_id)
+
+    async def digest(self, message: Message) -> Outcome:
+        """A team's digest to one manager, or to the team's channel: built now, from the
+        period stored with it (open and overdue figures are as of sending)."""
+        digest_id, team = message.payload["digest_id"], message.payload["team"]
+        person = message.payload.get("person")
+        now = self.clock()
+        if self.domain.council.team(team) is None:
+            return Done(f"team {team} is no longer in the council file")
+
+        def read(conn: Connection):
+            period = digest_period(conn, digest_id)
+            if period is None:
+                return "the digest no longer exists"
+            if person:
+                target = address(conn, f"person:{person}")
+            else:
+                channel = team_channel(conn, team)
+                if channel is None:
+                    return f"team {team} has no linked channel"
+                target = address(conn, channel)
+            _, since, until = period
+            return target, build_digest(conn, self.domain, team, since, until, now)
+
+        found = await self.db.query(read)
+        if isinstance(found, str):
+            return Done(found)
+        target, built = found
+        if target is None:
+            who = self.domain.council.person(person) if person else None
+            name = who.name if who else (person or f"the channel of {team}")
+            return Park(f"{name} has not installed Responder in Teams")
+        card = digest_card(digest_view(built, self.domain.council))
+        reply = await self._call(
+            target.conversation_id,
+            self.connector.send(target.service_url, target.conversation_id, card_activity(card)),
+        )
+        if isinstance(reply, ConnectorReply) and reply.ok:
+            return Done()
+        return self._failure(reply, target.conversation_id)
 
     async def refresh(self, message: Message) -> Outcome:
         task_id = message.payload["task_id"]

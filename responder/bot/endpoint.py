@@ -96,6 +96,8 @@ class TeamsEndpoint:
             )
         if self.tenant_id and (_tenant_of(activity) or "").lower() != self.tenant_id:
             return error_response(403, "forbidden", "This bot serves one council's tenant only.")
+        if await self.bot.quick_turn(activity):
+            return web.Response(status=200)
         invoke = await self.adapter.process_activity(auth, activity, self.bot.on_turn)
         if invoke is None:
             return web.Response(status=200)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
+from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
+from botbuilder.dialogs import DialogSet, DialogTurnStatus
 from botbuilder.schema import (
     Activity,
     AdaptiveCardInvokeResponse,
@@ -19,16 +20,22 @@ from botbuilder.schema import (
 )
 from sqlalchemy import Connection
 
+from responder.bot.connector import Connector, card_activity
+from responder.bot.photos import ATTACH, PhotoInbox
+from responder.bot.raise_dialog import ABANDONED_AFTER, RAISE, RaiseDialog, state_key, touched_at
 from responder.bot.views import Viewer, render
-from responder.cards.lists import TaskListRow, task_list_card
+from responder.cards.lists import notice_card
 from responder.config.model import Person
-from responder.dialogs.commands import parse
+from responder.dialogs.chat import STRANGER, Chat, Reply, help_for
+from responder.dialogs.intents import Parser
+from responder.dialogs.raising import RaiseError, raise_task
+from responder.store.bot_storage import DatabaseStorage
 from responder.store.db import Database
 from responder.store.teams_state import link_channel, save_conversation, set_teams_user_id
-from responder.tasks.actions import ActionRequest, act, set_duty
+from responder.tasks.actions import ActionRequest, act
 from responder.tasks.commands import Domain
+from responder.tasks.geocode import Geocoder
 from responder.tasks.lifecycle import Action
-from responder.tasks.queries import open_tasks_for
 
 log = logging.getLogger("responder.bot")
 
@@ -41,17 +48,6 @@ _VERBS = {
     "handback": Action.HANDBACK,
     "reassign": Action.REASSIGN,
 }
-HELP = (
-    "I send you street-care tasks as cards you can work from here. You can say:\n\n"
-    "- **my tasks**: your open tasks\n"
-    "- **off duty** / **on duty**: stop or start getting new tasks\n"
-    "- **link team** *code*: (managers, in a team channel) post that team's tasks here\n"
-    "- **help**: this list"
-)
-STRANGER = (
-    "Sorry, I don't know you yet: Responder is for the council's street-care staff and "
-    "councillors. Ask your manager to add you."
-)
 
 
 def _card_response(card: dict, status: int = 200) -> InvokeResponse:
@@ -75,10 +71,33 @@ def _error_response(status: int, code: str, message: str) -> InvokeResponse:
 
 
 class ResponderBot(ActivityHandler):
-    def __init__(self, db: Database, domain: Domain, clock: Callable[[], datetime]) -> None:
+    """Chat and card clicks for officers, managers and councillors.
+
+    Most messages are one question and one answer ("status of my cases"); those take a
+    short path (``quick_turn``) that answers through our own Bot Connector client. Anything
+    with more to it (a dialog under way, raising a task, photos, channels) goes through
+    CloudAdapter and botbuilder-dialogs.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        domain: Domain,
+        clock: Callable[[], datetime],
+        geocoder: Geocoder,
+    ) -> None:
         self.db = db
         self.domain = domain
         self.clock = clock
+        self.geocoder = geocoder
+        self.chat = Chat(db, domain, clock)
+        self.parser = Parser([w.name for w in domain.council.wards], domain.prefix)
+        self.connector: Connector | None = None  # set at start-up (needs the app's session)
+        self.photos: PhotoInbox | None = None  # likewise: officers' photos (bot/photos.py)
+        self.storage = DatabaseStorage(db, clock)
+        self.conversation_state = ConversationState(self.storage)
+        self.dialogs = DialogSet(self.conversation_state.create_property("dialog"))
+        self.dialogs.add(RaiseDialog(domain.council, geocoder, self._raised_by_text))
         self._known: set[tuple] = set()  # conversations already stored by this process
 
     # -- who is this, and how do we reach them again ------------------------------------
@@ -90,12 +109,12 @@ class ResponderBot(ActivityHandler):
     async def on_turn(self, turn_context: TurnContext) -> None:
         await self._remember(turn_context.activity)
         await super().on_turn(turn_context)
+        await self.conversation_state.save_changes(turn_context)
 
     async def _remember(self, activity: Activity) -> None:
         conversation = activity.conversation
         if conversation is None or not activity.service_url:
             return
-        reference = TurnContext.get_conversation_reference(activity).serialize()
         person = self.person_of(activity)
         kind = conversation.conversation_type or "personal"
         key = None
@@ -108,6 +127,7 @@ class ResponderBot(ActivityHandler):
         fingerprint = (key, conversation.id, activity.service_url, person and person.id, user_id)
         if fingerprint in self._known:
             return
+        reference = TurnContext.get_conversation_reference(activity).serialize()
         now = self.clock()
 
         def store(conn: Connection) -> None:
@@ -119,70 +139,138 @@ class ResponderBot(ActivityHandler):
         await self.db.run(store)
         self._known.add(fingerprint)
 
-    # -- chat ------------------------------------------------------------------------------
+    # -- the short path ----------------------------------------------------------------
+
+    async def quick_turn(self, activity: Activity) -> bool:
+        """Answer a one-shot personal message directly; False leaves it to CloudAdapter.
+
+        Skipping the adapter saves most of a turn's CPU: it builds a new Bot Connector
+        client for every turn, and each reply would go out through blocking ``requests``.
+        """
+        conversation = activity.conversation
+        if (
+            self.connector is None
+            or activity.type != "message"
+            or (conversation.conversation_type or "personal") != "personal"
+            or _has_files(activity)
+        ):
+            return False
+        person = self.person_of(activity)
+        command = self.parser.parse(activity.text) if person is not None else None
+        if command is not None and command.name == RAISE:
+            return False
+        if person is not None and await self._dialog_under_way(activity):
+            return False
+        await self._remember(activity)
+        if person is None:
+            replies = [Reply(STRANGER)]
+        else:
+            assert command is not None
+            replies = await self.chat.answer(person, command)
+        for reply in replies:
+            body = await self._activity_for(reply, person)
+            await self.connector.send(activity.service_url, conversation.id, body)
+        return True
+
+    async def _dialog_under_way(self, activity: Activity) -> bool:
+        """Whether a dialog awaits this conversation's answer (a stale one is dropped)."""
+        key = state_key(activity.channel_id, activity.conversation.id)
+        touched = await touched_at(self.db, key)
+        if touched is None:
+            return False
+        if self.clock() - touched < ABANDONED_AFTER:
+            return True
+        await self.storage.delete([key])
+        return False
+
+    async def _activity_for(self, reply: Reply, person: Person | None) -> dict:
+        if reply.card is not None:
+            return card_activity(reply.card)
+        if reply.task_card_for is not None and person is not None:
+            card = await self._task_card(person, reply.task_card_for, None)
+            if card is not None:
+                return card_activity(card)
+            return {"type": "message", "text": "That task no longer exists."}
+        return {"type": "message", "text": reply.text or "", "textFormat": "markdown"}
+
+    async def _send(self, turn_context: TurnContext, replies: list[Reply], person) -> None:
+        for reply in replies:
+            body = await self._activity_for(reply, person)
+            if "attachments" in body:
+                attachment = body["attachments"][0]
+                await turn_context.send_activity(
+                    MessageFactory.attachment(
+                        Attachment(content_type=CARD, content=attachment["content"])
+                    )
+                )
+            else:
+                await turn_context.send_activity(body["text"])
+
+    # -- chat through the adapter ---------------------------------------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         TurnContext.remove_recipient_mention(turn_context.activity)
-        person = self.person_of(turn_context.activity)
+        activity = turn_context.activity
+        if self.photos is not None and await self.photos.handle(activity, self.person_of(activity)):
+            return
+        person = self.person_of(activity)
         if person is None:
             await turn_context.send_activity(STRANGER)
             return
-        command = parse(turn_context.activity.text)
-        if command.name == "my_tasks":
-            await self._my_tasks(turn_context, person)
-        elif command.name in ("on_duty", "off_duty"):
-            await self._duty(turn_context, person, command.name == "on_duty")
-        elif command.name == "link_team":
+        command = self.parser.parse(activity.text)
+        dialog = await self.dialogs.create_context(turn_context)
+        if dialog.active_dialog is not None:
+            touched = await touched_at(
+                self.db, state_key(activity.channel_id, activity.conversation.id)
+            )
+            if touched is not None and self.clock() - touched >= ABANDONED_AFTER:
+                await dialog.cancel_all_dialogs()
+            elif command.name == "cancel":
+                await dialog.cancel_all_dialogs()
+                await turn_context.send_activity("OK, I've stopped. Nothing was raised.")
+                return
+            elif command.name == "help":
+                await turn_context.send_activity(
+                    "I'm asking about a task to raise: answer the question, or say **cancel**."
+                )
+                return
+            else:
+                await dialog.continue_dialog()
+                return
+        if command.name == "link_team":
             await self._link_team(turn_context, person, command.argument)
-        elif command.name == "unknown":
-            await turn_context.send_activity(f"Sorry, I didn't understand that.\n\n{HELP}")
+        elif command.name == RAISE:
+            await self._send(turn_context, [Reply(card=self.chat.raise_form())], person)
+            result = await dialog.begin_dialog(RAISE)
+            assert result.status is DialogTurnStatus.Waiting
         else:
-            await turn_context.send_activity(HELP)
+            await self._send(turn_context, await self.chat.answer(person, command), person)
 
-    async def _send_card(self, turn_context: TurnContext, card: dict) -> None:
-        await turn_context.send_activity(
-            MessageFactory.attachment(Attachment(content_type=CARD, content=card))
-        )
-
-    async def _my_tasks(self, turn_context: TurnContext, person: Person) -> None:
-        council = self.domain.council
-        now = self.clock()
-        tasks = await open_tasks_for(self.db, self.domain, person.id)
-        rows = [
-            TaskListRow(
-                reference=t.reference,
-                type_name=(council.task_type(t.type).name if council.task_type(t.type) else t.type),
-                priority=t.priority,
-                status_text=t.status.value.replace("_", " "),
-                due_text=t.due_at.astimezone(council.tz).strftime("due %a %d %b %H:%M"),
-                overdue=t.due_at < now,
-                address=t.address or f"{t.lat:.5f}, {t.lon:.5f}",
-                task_id=t.id,
+    async def _raised_by_text(
+        self, turn_context: TurnContext, answers: dict[str, str], key: str
+    ) -> None:
+        person = self.person_of(turn_context.activity)
+        assert person is not None
+        try:
+            result = await raise_task(
+                self.db, self.domain, self.geocoder, person, answers, key, self.clock()
             )
-            for t in tasks
-        ]
-        card = task_list_card("Your open tasks", rows, "You have no open tasks.")
-        await self._send_card(turn_context, card)
-
-    async def _duty(self, turn_context: TurnContext, person: Person, on_duty: bool) -> None:
-        if person.role != "officer":
-            await turn_context.send_activity("Only officers go on and off duty.")
+        except RaiseError as exc:
+            await turn_context.send_activity(f"{exc.message} Nothing was raised.")
             return
-        before = await set_duty(self.db, person.id, on_duty, self.clock())
-        if on_duty:
-            text = (
-                "You're on duty: new tasks can come to you."
-                if not before
-                else ("You were already on duty.")
+        await turn_context.send_activity(self._raised_words(result))
+        card = await self.chat.case_card(person, result.task.id)
+        if card is not None:
+            await self._send(turn_context, [Reply(card=card)], person)
+
+    def _raised_words(self, result) -> str:
+        task = result.task
+        if result.duplicate_of is not None:
+            return (
+                f"That's already reported as {task.reference}: I've added yours to it, and "
+                "you're following it."
             )
-        else:
-            text = (
-                "You're off duty: new tasks go to others in your team. Your open tasks "
-                "stay with you."
-                if before
-                else "You were already off duty."
-            )
-        await turn_context.send_activity(text)
+        return f"Raised {task.reference}. You're following it: I'll tell you when it moves."
 
     async def _link_team(self, turn_context: TurnContext, person: Person, code: str) -> None:
         conversation = turn_context.activity.conversation
@@ -208,7 +296,7 @@ class ResponderBot(ActivityHandler):
             return
         person = self.person_of(activity)
         await turn_context.send_activity(
-            f"Hello {person.name.split()[0]}. {HELP}" if person else STRANGER
+            f"Hello {person.name.split()[0]}. {help_for(person)}" if person else STRANGER
         )
 
     # -- card clicks ------------------------------------------------------------------------
@@ -221,16 +309,22 @@ class ResponderBot(ActivityHandler):
         action = value.get("action") if isinstance(value.get("action"), dict) else {}
         verb = action.get("verb")
         data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        person = self.person_of(activity)
+        if verb == RAISE:
+            return await self._raise_from_card(turn_context, person, data)
+        if verb == ATTACH and self.photos is not None:
+            return _card_response(await self.photos.attach_click(person, data))
         task_id = data.get("taskId")
         if not isinstance(task_id, int) or isinstance(task_id, bool):
             return _error_response(400, "BadRequest", "This card has no task id.")
         version = data.get("version")
         version = version if isinstance(version, int) and not isinstance(version, bool) else None
-        person = self.person_of(activity)
         now = self.clock()
 
         if verb in ("refresh", "open"):
             return await self._current_card(person, task_id, now, None)
+        if verb in ("case", "follow", "unfollow"):
+            return await self._case_click(person, verb, task_id)
         if verb not in _VERBS:
             return _error_response(400, "BadRequest", f"Unknown action '{verb}'.")
         if person is None:
@@ -262,6 +356,56 @@ class ResponderBot(ActivityHandler):
         assert rendered is not None
         return _card_response(rendered[1])
 
+    async def _case_click(self, person: Person | None, verb: str, task_id: int) -> InvokeResponse:
+        """Open a case (councillors' public view, staff's task card), follow or unfollow."""
+        if person is None:
+            return _card_response(notice_card(STRANGER))
+        notice = None
+        if verb != "case":
+            following = await self.chat.set_following(person, task_id, verb == "follow")
+            if following is None:
+                return _card_response(notice_card("You can't see that case."))
+            notice = (
+                "You're following this case: I'll tell you when its status changes."
+                if verb == "follow"
+                else "You've stopped following this case."
+            )
+        if person.role != "councillor" and verb == "case":
+            card = await self._task_card(person, task_id, None)
+        else:
+            card = await self.chat.case_card(person, task_id, notice)
+        if card is None:
+            return _card_response(notice_card("You can't see that case."))
+        return _card_response(card)
+
+    async def _raise_from_card(
+        self, turn_context: TurnContext, person: Person | None, data: dict
+    ) -> InvokeResponse:
+        if person is None:
+            return _card_response(notice_card(STRANGER))
+        answers = {k: data.get(k) if isinstance(data.get(k), str) else None for k in _FORM}
+        key = turn_context.activity.id or ""
+        try:
+            result = await raise_task(
+                self.db, self.domain, self.geocoder, person, answers, key, self.clock()
+            )
+        except RaiseError as exc:
+            values = {k: v for k, v in answers.items() if v}
+            return _card_response(self.chat.raise_form(exc.message, values))
+        # The form was used: the questions asked in chat beside it are no longer needed.
+        dialog = await self.dialogs.create_context(turn_context)
+        if dialog.active_dialog is not None:
+            await dialog.cancel_all_dialogs()
+        card = await self.chat.case_card(person, result.task.id, self._raised_words(result))
+        return _card_response(card or notice_card(self._raised_words(result)))
+
+    async def _task_card(self, person: Person, task_id: int, notice: str | None) -> dict | None:
+        now = self.clock()
+        rendered = await self.db.query(
+            lambda conn: render(conn, self.domain, task_id, Viewer(person.id), now, notice)
+        )
+        return rendered[1] if rendered is not None else None
+
     async def _current_card(
         self, person: Person | None, task_id: int, now: datetime, notice: str | None
     ) -> InvokeResponse:
@@ -272,3 +416,11 @@ class ResponderBot(ActivityHandler):
         if rendered is None:
             return _error_response(404, "NotFound", "That task no longer exists.")
         return _card_response(rendered[1])
+
+
+_FORM = ("type", "location", "description")
+
+
+def _has_files(activity: Activity) -> bool:
+    """Attachments other than the HTML copy of the text Teams adds to every message."""
+    return any(a.content_type != "text/html" for a in activity.attachments or ())

@@ -116,7 +116,7 @@ def _body(view: TaskView) -> list[CardElement]:
     body += [_heading(view), _urgency(view), _status(view), _facts(view)]
     if view.task.description.strip():
         body.append(line(view.task.description, separator=True))
-    photos = _photos(view.task.photos)
+    photos = photos_element(view.task.photos)
     if photos is not None:
         body.append(photos)
     body += _recent(view.recent)
@@ -209,7 +209,7 @@ def _facts(view: TaskView) -> FactSet:
     return FactSet(facts=[Fact(title=text(t), value=text(v)) for t, v in facts])
 
 
-def _photos(urls: Sequence[str]) -> CardElement | None:
+def photos_element(urls: Sequence[str]) -> CardElement | None:
     """Up to four https photos; each opens full size when tapped."""
     safe = [u for u in (url_safe_https(url) for url in urls) if u][:MAX_PHOTOS]
     images = [

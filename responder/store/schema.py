@@ -282,3 +282,29 @@ photos = Table(
     Column("data", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+# The scheduler's jobs (digest, escalations, purge): one row per job. Whoever holds an
+# unexpired lease runs it; last_slot is the latest scheduled time already run, so a run
+# missed while the service was down happens once, not once per missed slot.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200)),
+    Column("expires_at", UTCDateTime),
+    Column("last_slot", UTCDateTime),
+    Column("last_run_at", UTCDateTime),
+)
+
+
+# Each digest sent, per team: the next one covers what happened since this one.
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team", String(64), nullable=False, index=True),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -40,6 +40,7 @@ from responder.config.model import Council, Team
 from responder.store.db import Database
 from responder.store.outbox import enqueue, outbox_row
 from responder.store.schema import contacts, people, reports, task_events, tasks, teams
+from responder.tasks.cases import status_notices
 from responder.tasks.commands import (
     Domain,
     card_row,
@@ -182,7 +183,10 @@ def _act(conn: Connection, domain: Domain, request: ActionRequest, now: datetime
         now,
         task.id,
     )
-    enqueue(conn, [refresh, *change.messages])
+    notices = status_notices(
+        conn, task, Status(change.values["status"]), request.person_id, new_version, now
+    )
+    enqueue(conn, [refresh, *change.messages, *notices])
     updated = load_task(conn, domain, task.id)
     assert updated is not None
     return ActionResult(updated, True, change.notice)

@@ -21,6 +21,7 @@ from responder.store.history import append_event
 from responder.store.outbox import enqueue, outbox_row
 from responder.store.schema import contacts, people, reports, tasks, teams
 from responder.tasks import geo
+from responder.tasks.cases import follow
 from responder.tasks.dedupe import OpenTaskAt, find_duplicate
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.priority import NearbyReport, PriorityDecision, prioritise, repeat_window
@@ -165,6 +166,8 @@ def _create(conn: Connection, domain: Domain, report: NewReport, now: datetime) 
     if decision.assignee and decision.strategy == "round-robin":
         conn.execute(_SET_CURSOR, {"team": decision.team, "last_assigned": decision.assignee})
     report_id = _store_report(conn, report, task_id, now, duplicate=False)
+    if report.raised_by_person:  # whoever raises a case follows it
+        follow(conn, report.raised_by_person, task_id, now)
     messages = delivery_messages(conn, council, task_id, decision.team, decision.assignee, 1, now)
     messages += _notify_messages(council, task_id, report_id, report, "received", now)
     enqueue(conn, messages)
@@ -300,6 +303,8 @@ def _link_duplicate(
         to_status=task.status.value,
     )
     report_id = _store_report(conn, report, task.id, now, duplicate=True)
+    if report.raised_by_person:
+        follow(conn, report.raised_by_person, task.id, now)
     enqueue(conn, _notify_messages(council, task.id, report_id, report, "received", now))
     updated = load_task(conn, domain, task.id)
     assert updated is not None

@@ -1,0 +1,384 @@
+"""Photos sent to the bot in Teams: find them on the message, fetch them, hand them on.
+
+How Teams delivers them:
+
+- A picture pasted or taken in the compose box arrives as an attachment with an image
+  content type (``image/png``, ``image/jpeg``, or just ``image/*``) whose ``contentUrl`` is
+  on the Bot Connector service (``{serviceUrl}/v3/attachments/{id}/views/original``); it
+  needs the bot's own Bearer token.
+- A file attached with the paperclip (personal chat, manifest ``supportsFiles``) arrives as
+  ``application/vnd.microsoft.teams.file.download.info`` with ``content: {downloadUrl,
+  uniqueId, fileType}``; the download URL is short-lived and pre-authorised: no token.
+- Every message also carries a ``text/html`` copy of its body, which is ignored.
+
+The bot's token goes only to URLs with the same origin (scheme, host, port) as the
+activity's ``serviceUrl``, hop by hop through redirects, so it never leaks to a file host.
+Whatever the attachment claims to be, only real JPEG, PNG, GIF and WebP files (by their
+first bytes) of up to 10 MB are kept. Every file of a message is fetched before anything
+is stored: a message is taken whole or not at all.
+
+What happens next is the domain's (``responder.tasks.photos``): one task in hand, and the
+photo is added at once; several, and a small card asks which (verb ``attach``); none, and
+nothing is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from botbuilder.schema import Activity
+from microsoft_teams.cards import ActionSet, AdaptiveCard, CardElement, Container
+
+from responder.bot.connector import Connector, TokenProvider, card_activity
+from responder.bot.views import Viewer, render
+from responder.cards.common import execute, line, to_dict
+from responder.cards.lists import notice_card
+from responder.config.model import Person
+from responder.dialogs.chat import STRANGER
+from responder.store.db import Database
+from responder.tasks.commands import Domain
+from responder.tasks.photos import (
+    MAX_CHOICES,
+    NewPhoto,
+    PhotosRefused,
+    add_photos,
+    attach_photos,
+    forget_pending,
+    keep_pending,
+    photo_words,
+    tasks_for_photos,
+)
+from responder.tasks.records import TaskRecord
+
+log = logging.getLogger("responder.bot.photos")
+
+ATTACH = "attach"  # the choice card's verb
+FILE_INFO = "application/vnd.microsoft.teams.file.download.info"
+MAX_BYTES = 10 * 1024 * 1024
+MAX_FILES = 10  # per message
+DOWNLOAD_SECONDS = 10.0  # for all of a message's files: Teams waits ~15 s for our answer
+MAX_REDIRECTS = 3
+_CHUNK = 64 * 1024
+
+COUNCILLOR = (
+    "Thanks, but I can only add photos to officers' tasks, so I haven't kept it. To report "
+    "something, say **raise a task**."
+)
+STRANGER_PHOTO = f"{STRANGER} I haven't kept the photo."
+NO_TASK = (
+    "You have no open tasks to add a photo to, so I haven't kept it. Send it again once "
+    "you've accepted the task it's for."
+)
+TOO_MANY = f"Send up to {MAX_FILES} photos at a time: I haven't kept any of these."
+NOT_A_PHOTO = (
+    "That doesn't look like a photo I can use (JPEG, PNG, GIF or WebP pictures, up to "
+    f"{MAX_BYTES // (1024 * 1024)} MB), so nothing was added."
+)
+TOO_BIG = f"That file is over {MAX_BYTES // (1024 * 1024)} MB, so nothing was added."
+FAILED = (
+    "Sorry, I couldn't fetch that photo from Teams just now, so nothing was added. "
+    "Please send it again."
+)
+NOT_ADDED = "Nothing was added to {}: {}"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One file on a message: where to fetch it and what it says it is."""
+
+    url: str
+    claimed_type: str
+
+
+class DownloadError(Exception):
+    """A file that cannot be kept; ``message`` is what to tell the sender."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def incoming_files(activity: Activity) -> list[Incoming]:
+    """Image and file attachments of a message (not its text/html copy, not cards)."""
+    found: list[Incoming] = []
+    for attachment in activity.attachments or ():
+        kind = (attachment.content_type or "").lower()
+        content = attachment.content if isinstance(attachment.content, dict) else {}
+        if kind.startswith("image/"):
+            url = attachment.content_url or content.get("downloadUrl")
+        elif kind == FILE_INFO:
+            url = content.get("downloadUrl")
+        else:
+            continue
+        found.append(Incoming(url if isinstance(url, str) else "", kind))
+    return found
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type the bytes really are (JPEG, PNG, GIF, WebP), or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    if not host or parts.username is not None or parts.password is not None:
+        return None
+    return parts.scheme.lower(), host, port
+
+
+def may_fetch(url: str, service_url: str) -> bool:
+    """https only, except beside a local (http) Bot Connector such as the Emulator's."""
+    origin = _origin(url)
+    service = _origin(service_url)
+    if origin is None:
+        return False
+    return origin[0] == "https" or (
+        origin[0] == "http" and service is not None and service[0] == "http"
+    )
+
+
+def gets_token(url: str, service_url: str) -> bool:
+    """The bot's token goes to the Bot Connector the activity came from, nowhere else."""
+    origin = _origin(url)
+    return origin is not None and origin == _origin(service_url)
+
+
+class PhotoInbox:
+    """The bot's side of officers' photos (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        domain: Domain,
+        clock: Callable[[], datetime],
+        session: aiohttp.ClientSession,
+        tokens: TokenProvider,
+        connector: Connector,
+        public_url: str,
+    ) -> None:
+        self.db = db
+        self.domain = domain
+        self.clock = clock
+        self.session = session
+        self.tokens = tokens
+        self.connector = connector
+        self.public_url = public_url.rstrip("/")
+
+    # -- a message with photos -----------------------------------------------------------
+
+    async def handle(self, activity: Activity, person: Person | None) -> bool:
+        """Deal with a message's photos; False when it has none (it is chat, then)."""
+        files = incoming_files(activity)
+        if not files:
+            return False
+        if person is None:
+            await self._say(activity, STRANGER_PHOTO)
+        elif person.role == "councillor":
+            await self._say(activity, COUNCILLOR)
+        elif len(files) > MAX_FILES:
+            await self._say(activity, TOO_MANY)
+        else:
+            await self._take(activity, person, files)
+        return True
+
+    async def _take(self, activity: Activity, person: Person, files: list[Incoming]) -> None:
+        choices = await tasks_for_photos(self.db, self.domain, person.id)
+        if not choices:
+            await self._say(activity, NO_TASK)
+            return
+        try:
+            new = await self.fetch_all(activity.service_url, files)
+        except DownloadError as exc:
+            await self._say(activity, exc.message)
+            return
+        now = self.clock()
+        if len(choices) == 1:
+            task = choices[0]
+            try:
+                result = await add_photos(
+                    self.db, self.domain, person.id, task.id, new, self.public_url, now
+                )
+            except (PhotosRefused, LookupError) as exc:  # it moved on since we looked
+                reason = exc.result.notice if isinstance(exc, PhotosRefused) else "it was removed."
+                await self._say(activity, NOT_ADDED.format(task.reference, reason))
+                return
+            await self._say(
+                activity, f"Added {photo_words(result.added)} to {self._describe(result.task)}."
+            )
+            return
+        tokens = await keep_pending(self.db, person.id, new, now)
+        card = self.choice_card(choices, tokens)
+        await self._send(activity, card_activity(card))
+
+    def _type_name(self, task: TaskRecord) -> str:
+        task_type = self.domain.council.task_type(task.type)
+        return task_type.name if task_type else task.type
+
+    def _describe(self, task: TaskRecord) -> str:
+        """RSP-1042 (Fly-tipping, 1 High Street)."""
+        return f"{task.reference} ({self._type_name(task)}, {task.address or task.ward})"
+
+    def choice_card(
+        self, choices: Sequence[TaskRecord], tokens: Sequence[str], notice: str | None = None
+    ) -> dict[str, Any]:
+        """Which task are these photos for? One button per task (verb ``attach``)."""
+        body: list[CardElement] = []
+        if notice:
+            body.append(Container(style="emphasis", items=[line(notice, weight="Bolder")]))
+        question = (
+            "Which task is this photo for?"
+            if len(tokens) == 1
+            else f"Which task are these {len(tokens)} photos for?"
+        )
+        body.append(line(question, size="Medium", weight="Bolder", style="heading"))
+        for task in choices[:MAX_CHOICES]:
+            data = {"taskId": task.id, "photos": list(tokens)}
+            body.append(
+                Container(
+                    separator=True,
+                    items=[
+                        line(f"{self._type_name(task)} · {task.reference}", weight="Bolder"),
+                        line(task.address or task.ward, size="Small", is_subtle=True),
+                        ActionSet(actions=[execute(ATTACH, data, f"Add to {task.reference}")]),
+                    ],
+                )
+            )
+        keep = "I'll keep it" if len(tokens) == 1 else "I'll keep them"
+        body.append(line(f"{keep} for a day while you choose.", size="Small", is_subtle=True))
+        return to_dict(AdaptiveCard(body=body))
+
+    # -- the choice card's button ----------------------------------------------------------
+
+    async def attach_click(self, person: Person | None, data: dict[str, Any]) -> dict[str, Any]:
+        """The card to show in place of the choice card after a click."""
+        if person is None:
+            return notice_card(STRANGER)
+        task_id = data.get("taskId")
+        tokens = data.get("photos")
+        if (
+            not isinstance(task_id, int)
+            or isinstance(task_id, bool)
+            or not isinstance(tokens, list)
+            or not 0 < len(tokens) <= MAX_FILES
+            or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tokens)
+        ):
+            return notice_card("This card has no photos to add.")
+        now = self.clock()
+        try:
+            result = await attach_photos(
+                self.db, self.domain, person.id, task_id, tokens, self.public_url, now
+            )
+        except LookupError:
+            return await self._choose_again(person, tokens, "That task no longer exists.")
+        if result.refused:
+            return await self._choose_again(person, tokens, result.notice, exclude=task_id)
+        rendered = await self.db.query(
+            lambda conn: render(
+                conn, self.domain, result.task, Viewer(person.id), now, result.notice
+            )
+        )
+        assert rendered is not None
+        return rendered[1]
+
+    async def _choose_again(
+        self, person: Person, tokens: list[str], notice: str, exclude: int | None = None
+    ) -> dict[str, Any]:
+        """The choice card again, with why; or, with nowhere left to put them, let go."""
+        choices = [
+            t for t in await tasks_for_photos(self.db, self.domain, person.id) if t.id != exclude
+        ]
+        if choices:
+            return self.choice_card(choices, tokens, notice)
+        dropped = await forget_pending(self.db, person.id, tokens)
+        return notice_card(f"{notice} Nothing was added." if dropped else notice)
+
+    # -- fetching --------------------------------------------------------------------------
+
+    async def fetch_all(self, service_url: str, files: Sequence[Incoming]) -> list[NewPhoto]:
+        """Every file as a photo, or DownloadError for the first that cannot be one."""
+        try:
+            async with asyncio.timeout(DOWNLOAD_SECONDS), asyncio.TaskGroup() as group:
+                jobs = [group.create_task(self.fetch(service_url, f)) for f in files]
+        except TimeoutError:
+            log.warning("photo download timed out")
+            raise DownloadError(FAILED) from None
+        except ExceptionGroup as failed:  # the first refusal speaks; the rest were cancelled
+            refusal = next((e for e in failed.exceptions if isinstance(e, DownloadError)), None)
+            if refusal is None:
+                raise
+            raise refusal from None
+        return [job.result() for job in jobs]
+
+    async def fetch(self, service_url: str, item: Incoming) -> NewPhoto:
+        data = await self._download(item.url, service_url)
+        kind = sniff(data)
+        if kind is None:
+            raise DownloadError(NOT_A_PHOTO)
+        return NewPhoto(kind, data)
+
+    async def _download(self, url: str, service_url: str) -> bytes:
+        for _ in range(MAX_REDIRECTS + 1):
+            if not may_fetch(url, service_url):
+                log.warning("photo URL refused (missing, or not https)")
+                raise DownloadError(FAILED)
+            headers = await self._token_for(url, service_url)
+            try:
+                async with self.session.get(url, headers=headers, allow_redirects=False) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                        url = urljoin(url, resp.headers["Location"])
+                        continue
+                    if resp.status != 200:
+                        log.warning("photo download answered %s", resp.status)
+                        raise DownloadError(FAILED)
+                    if (resp.content_length or 0) > MAX_BYTES:
+                        raise DownloadError(TOO_BIG)
+                    data = bytearray()
+                    async for chunk in resp.content.iter_chunked(_CHUNK):
+                        data += chunk
+                        if len(data) > MAX_BYTES:
+                            raise DownloadError(TOO_BIG)
+                    return bytes(data)
+            except aiohttp.ClientError as exc:
+                log.warning("photo download failed: %s", type(exc).__name__)
+                raise DownloadError(FAILED) from None
+        log.warning("photo download redirected too often")
+        raise DownloadError(FAILED)
+
+    async def _token_for(self, url: str, service_url: str) -> dict[str, str]:
+        if not gets_token(url, service_url):
+            return {}
+        try:
+            return await self.tokens.header()
+        except Exception as exc:  # noqa: BLE001 - MSAL raises several types
+            log.warning("no Bot Framework token for a photo: %s", type(exc).__name__)
+            raise DownloadError(FAILED) from None
+
+    # -- answering ---------------------------------------------------------------------------
+
+    async def _say(self, activity: Activity, text: str) -> None:
+        await self._send(activity, {"type": "message", "text": text, "textFormat": "markdown"})
+
+    async def _send(self, activity: Activity, body: dict[str, Any]) -> None:
+        reply = await self.connector.send(activity.service_url, activity.conversation.id, body)
+        if not reply.ok:
+            log.warning("photo reply not delivered: %s", reply.status)

@@ -1,0 +1,287 @@
+"""Cases as councillors and staff see them: who may see what, follows, public history.
+
+Every read here takes a ``Scope`` and puts it in the query's WHERE clause, so a reply is
+built from what the viewer may see rather than filtered after the fact. Councillors see
+their wards' cases and any case they follow; officers and managers see their teams' work.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Connection, and_, delete, false, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from responder.config.model import Council, Person
+from responder.store.outbox import outbox_row
+from responder.store.schema import follows, task_events, tasks
+from responder.tasks.lifecycle import OPEN_STATUSES, Status
+from responder.tasks.records import TaskRecord
+
+if TYPE_CHECKING:  # commands imports this module
+    from responder.tasks.commands import Domain
+
+MAX_LISTED = 25
+MAX_OVERDUE = 10
+
+# Status changes a follower hears about. Hand-backs and reassignments shuffle work inside
+# the team (assigned <-> unassigned) and are not news to a councillor.
+NOTICE_STATUSES: frozenset[Status] = frozenset(
+    {Status.ACCEPTED, Status.IN_PROGRESS, Status.COMPLETED, Status.CANCELLED}
+)
+
+# Events a councillor sees in a case's history, in words. The rest (hand-back reasons,
+# reassignments, routing, delivery) is internal detail. Officers' names are left out.
+PUBLIC_EVENTS: dict[str, str] = {
+    "created": "Reported",
+    "duplicate_linked": "Reported again",
+    "accept": "Accepted by the team",
+    "start": "Work started",
+    "update": "Update",
+    "photo": "Photo added",
+    "complete": "Completed",
+    "cancel": "Cancelled",
+}
+_OPEN = [s.value for s in OPEN_STATUSES]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one person may see, worked out once from the council file."""
+
+    person_id: str
+    wards: frozenset[str]  # wards a councillor represents
+    teams: frozenset[str]  # teams an officer works in or a manager runs
+
+    def ward_allowed(self, council: Council, ward: str) -> bool:
+        return ward in self.wards or any(
+            ward in (council.team(t).wards if council.team(t) else ()) for t in self.teams
+        )
+
+    def visible(self) -> ColumnElement[bool]:
+        """The WHERE clause: tasks this person may see."""
+        followed = select(follows.c.task_id).where(follows.c.person_id == self.person_id)
+        clauses: list[ColumnElement[bool]] = [tasks.c.id.in_(followed)]
+        if self.wards:
+            clauses.append(tasks.c.ward.in_(sorted(self.wards)))
+        if self.teams:
+            clauses.append(tasks.c.team.in_(sorted(self.teams)))
+        return or_(*clauses)
+
+    def in_ward(self, ward: str) -> ColumnElement[bool]:
+        """Open work in one ward: all of it for its councillor, the own teams' for staff."""
+        if ward in self.wards:
+            return tasks.c.ward == ward
+        if self.teams:
+            return and_(tasks.c.ward == ward, tasks.c.team.in_(sorted(self.teams)))
+        return false()
+
+
+def scope_of(council: Council, person: Person) -> Scope:
+    teams = frozenset(
+        t.code for t in council.file.teams if person.id in t.officers or person.id in t.managers
+    )
+    wards = frozenset(person.wards) if person.role == "councillor" else frozenset()
+    return Scope(person.id, wards, teams)
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseLine:
+    """One case in a list, with its latest public event."""
+
+    task: TaskRecord
+    last_event: str | None  # "Work started"
+    last_event_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MyCases:
+    cases: tuple[CaseLine, ...]
+    total: int
+
+
+def my_cases(conn: Connection, domain: Domain, person_id: str) -> MyCases:
+    """Cases the person raised or follows (raising follows), newest first."""
+    mine = follows.c.person_id == person_id
+    total = conn.execute(select(func.count()).select_from(follows).where(mine)).scalar_one()
+    rows = conn.execute(
+        select(tasks)
+        .join(follows, follows.c.task_id == tasks.c.id)
+        .where(mine)
+        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .limit(MAX_LISTED)
+    ).all()
+    found = [TaskRecord.from_row(r, domain.prefix) for r in rows]
+    latest = _latest_public_events(conn, [t.id for t in found])
+    return MyCases(
+        tuple(CaseLine(t, *latest.get(t.id, (None, None))) for t in found),
+        int(total),
+    )
+
+
+def _latest_public_events(conn: Connection, task_ids: list[int]) -> dict[int, tuple[str, datetime]]:
+    if not task_ids:
+        return {}
+    last = (
+        select(func.max(task_events.c.id))
+        .where(
+            task_events.c.task_id.in_(task_ids),
+            task_events.c.action.in_(list(PUBLIC_EVENTS)),
+        )
+        .group_by(task_events.c.task_id)
+    )
+    rows = conn.execute(
+        select(
+            task_events.c.task_id, task_events.c.action, task_events.c.note, task_events.c.at
+        ).where(task_events.c.id.in_(last.scalar_subquery()))
+    )
+    return {r.task_id: (_public_words(r.action, r.note), r.at) for r in rows}
+
+
+def _public_words(action: str, note: str | None) -> str:
+    words = PUBLIC_EVENTS.get(action, action)
+    return f"{words}: {note}" if note and action == "update" else words
+
+
+@dataclass(frozen=True)
+class WardSummary:
+    ward: str
+    open_total: int
+    by_status: tuple[tuple[Status, int], ...]  # in lifecycle order, only non-zero
+    by_type: tuple[tuple[str, int], ...]  # most first
+    overdue_total: int
+    overdue: tuple[TaskRecord, ...]  # most overdue first, up to MAX_OVERDUE
+    newest: tuple[TaskRecord, ...]  # the newest open cases that are not overdue
+
+
+def ward_summary(
+    conn: Connection, domain: Domain, scope: Scope, ward: str, now: datetime
+) -> WardSummary:
+    where = and_(scope.in_ward(ward), tasks.c.status.in_(_OPEN))
+    counts = conn.execute(
+        select(tasks.c.status, tasks.c.type, (tasks.c.due_at < now).label("late"), func.count())
+        .where(where)
+        .group_by(tasks.c.status, tasks.c.type, "late")
+    ).all()
+    statuses: Counter[str] = Counter()
+    types: Counter[str] = Counter()
+    overdue_total = 0
+    for status, type_code, late, n in counts:
+        statuses[status] += n
+        types[type_code] += n
+        overdue_total += n if late else 0
+    overdue = conn.execute(
+        select(tasks)
+        .where(where, tasks.c.due_at < now)
+        .order_by(tasks.c.due_at, tasks.c.id)
+        .limit(MAX_OVERDUE)
+    ).all()
+    newest = conn.execute(
+        select(tasks)
+        .where(where, tasks.c.due_at >= now)
+        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .limit(MAX_OVERDUE)
+    ).all()
+    order = [s for s in Status if s.value in statuses]
+    return WardSummary(
+        ward=ward,
+        open_total=sum(statuses.values()),
+        by_status=tuple((s, statuses[s.value]) for s in order),
+        by_type=tuple(sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))),
+        overdue_total=overdue_total,
+        overdue=tuple(TaskRecord.from_row(r, domain.prefix) for r in overdue),
+        newest=tuple(TaskRecord.from_row(r, domain.prefix) for r in newest),
+    )
+
+
+def find_case(conn: Connection, domain: Domain, scope: Scope, task_id: int) -> TaskRecord | None:
+    """The case, if this person may see it; None whether it is missing or not theirs."""
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id, scope.visible())).first()
+    return TaskRecord.from_row(row, domain.prefix) if row is not None else None
+
+
+def is_following(conn: Connection, person_id: str, task_id: int) -> bool:
+    found = conn.execute(
+        select(follows.c.task_id).where(
+            follows.c.person_id == person_id, follows.c.task_id == task_id
+        )
+    ).first()
+    return found is not None
+
+
+@dataclass(frozen=True)
+class PublicEvent:
+    at: datetime
+    words: str
+
+
+def public_history(conn: Connection, task_id: int, limit: int = 8) -> list[PublicEvent]:
+    """The latest public events, oldest first (a phone card shows a handful)."""
+    rows = conn.execute(
+        select(task_events.c.at, task_events.c.action, task_events.c.note, task_events.c.data)
+        .where(task_events.c.task_id == task_id, task_events.c.action.in_(list(PUBLIC_EVENTS)))
+        .order_by(task_events.c.id.desc())
+        .limit(limit)
+    ).all()
+    events = []
+    for r in reversed(rows):
+        words = _public_words(r.action, r.note)
+        if r.action == "complete" and isinstance(r.data, dict) and r.data.get("outcome"):
+            words = f"Completed ({r.data['outcome']})"
+        events.append(PublicEvent(r.at, words))
+    return events
+
+
+# -- writes (run inside the caller's transaction) ----------------------------------------------
+
+_FOLLOW = {
+    name: dialect.insert(follows).on_conflict_do_nothing(index_elements=["person_id", "task_id"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+def follow(conn: Connection, person_id: str, task_id: int, now: datetime) -> bool:
+    """Follow a case; False when already following."""
+    done = conn.execute(
+        _FOLLOW[conn.dialect.name], {"person_id": person_id, "task_id": task_id, "created_at": now}
+    )
+    return done.rowcount == 1
+
+
+def unfollow(conn: Connection, person_id: str, task_id: int) -> bool:
+    """Stop following; False when not following."""
+    done = conn.execute(
+        delete(follows).where(follows.c.person_id == person_id, follows.c.task_id == task_id)
+    )
+    return done.rowcount == 1
+
+
+def status_notices(
+    conn: Connection,
+    task: TaskRecord,
+    to_status: Status,
+    actor: str | None,
+    version: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Outbox rows telling each follower (but the one who made the change) the news."""
+    if to_status == task.status or to_status not in NOTICE_STATUSES:
+        return []
+    people = conn.execute(select(follows.c.person_id).where(follows.c.task_id == task.id)).scalars()
+    return [
+        outbox_row(
+            "teams.notice",
+            f"notice:{task.id}:{version}:{person}",
+            {"person": person, "task_id": task.id, "status": to_status.value},
+            now,
+            task.id,
+        )
+        for person in people
+        if person != actor
+    ]

@@ -1,0 +1,132 @@
+"""Escalations and reminders: urgent work nobody accepted, overdue work, work about to fall due.
+
+Run by the scheduler every minute or so over the window since its previous run, so each
+task crosses each threshold in exactly one window however late a run comes. Each message
+is an outbox row whose idempotency key names the task, the reason and the recipient:
+running a window twice (two instances, a retry after a crash) sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+
+from responder.config.model import Council
+from responder.store.db import Database
+from responder.store.outbox import enqueue, outbox_row
+from responder.store.schema import tasks
+from responder.tasks.lifecycle import OPEN_STATUSES, Status
+
+# How long before its due time the assignee is reminded.
+REMIND_BEFORE = timedelta(hours=1)
+# A first run (no previous window) looks back this far, not over all history.
+FIRST_WINDOW = timedelta(days=1)
+
+_WAITING = [Status.UNASSIGNED.value, Status.ASSIGNED.value]
+_OPEN = [s.value for s in OPEN_STATUSES]
+_WORKING = [Status.ASSIGNED.value, Status.ACCEPTED.value, Status.IN_PROGRESS.value]
+
+
+@dataclass(frozen=True)
+class Found:
+    unaccepted: int
+    overdue: int
+    reminders: int
+
+
+def _unaccepted_clause(council: Council, since: datetime, now: datetime):
+    """Tasks of each escalating priority whose wait crossed its limit inside the window."""
+    limits = council.file.digest.escalate_unaccepted_after_minutes
+    clauses = []
+    for priority, minutes in limits.items():
+        wait = timedelta(minutes=minutes)
+        clauses.append(
+            and_(
+                tasks.c.priority == priority,
+                tasks.c.created_at > since - wait,
+                tasks.c.created_at <= now - wait,
+            )
+        )
+    return or_(*clauses) if clauses else None
+
+
+def scan(
+    conn: Connection, council: Council, since: datetime | None, now: datetime
+) -> tuple[list[dict[str, Any]], Found]:
+    """The outbox rows owed for the window (since, now]."""
+    since = since or now - FIRST_WINDOW
+    rows: list[dict[str, Any]] = []
+    counts = [0, 0, 0]
+
+    def managers(team_code: str) -> list[str]:
+        team = council.team(team_code)
+        return list(team.managers) if team else []
+
+    unaccepted = _unaccepted_clause(council, since, now)
+    if unaccepted is not None:
+        found = conn.execute(
+            select(tasks.c.id, tasks.c.team, tasks.c.priority, tasks.c.created_at).where(
+                tasks.c.status.in_(_WAITING), unaccepted
+            )
+        ).all()
+        for task in found:
+            minutes = council.file.digest.escalate_unaccepted_after_minutes[task.priority]
+            notice = f"Escalated: not accepted within {_duration(minutes)}."
+            for manager in managers(task.team):
+                rows.append(_card(task.id, manager, notice, f"escalate:{task.id}:{manager}", now))
+            counts[0] += 1
+
+    overdue = conn.execute(
+        select(tasks.c.id, tasks.c.team).where(
+            tasks.c.status.in_(_OPEN), tasks.c.due_at > since, tasks.c.due_at <= now
+        )
+    ).all()
+    for task in overdue:
+        for manager in managers(task.team):
+            notice = "Overdue: this task has passed its due time."
+            rows.append(_card(task.id, manager, notice, f"overdue:{task.id}:{manager}", now))
+        counts[1] += 1
+
+    due_soon = conn.execute(
+        select(tasks.c.id, tasks.c.assignee, tasks.c.due_at).where(
+            tasks.c.status.in_(_WORKING),
+            tasks.c.assignee.is_not(None),
+            tasks.c.due_at > since + REMIND_BEFORE,
+            tasks.c.due_at <= now + REMIND_BEFORE,
+        )
+    ).all()
+    for task in due_soon:
+        key = f"remind:{task.id}:{task.due_at.isoformat()}"
+        payload = {"person": task.assignee, "task_id": task.id, "reminder": True}
+        rows.append(outbox_row("teams.notice", key, payload, now, task.id))
+        counts[2] += 1
+    return rows, Found(*counts)
+
+
+def _card(task_id: int, manager: str, notice: str, key: str, now: datetime) -> dict[str, Any]:
+    """The task's own card, sent afresh to a manager with why it came (reassign is on it)."""
+    payload = {"task_id": task_id, "person": manager, "notice": notice, "alert": True}
+    return outbox_row("teams.card", key, payload, now, task_id)
+
+
+def _duration(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
+
+
+async def run_escalations(
+    db: Database, council: Council, now: datetime, since: datetime | None
+) -> Found:
+    """One scheduler run: find what crossed a threshold since the last run and enqueue it."""
+
+    def work(conn: Connection) -> Found:
+        rows, found = scan(conn, council, since, now)
+        enqueue(conn, rows)
+        return found
+
+    return await db.run(work)
