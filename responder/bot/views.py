@@ -47,6 +47,7 @@ _EVENT_WORDS = {
     "assign": "Assigned",
     "cancel": "Cancelled",
     "undelivered": "Card not delivered",
+    "photo": "Photo added",
 }
 
 

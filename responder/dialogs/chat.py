@@ -136,6 +136,8 @@ class Chat:
 
     async def ward_summary(self, person: Person, ward_text: str) -> Reply:
         council = self.domain.council
+        if not ward_text.strip():
+            return Reply(f"Which ward? For example: what's open in {self.ward_names[0]}.")
         ward = next((w for w in self.ward_names if w.lower() == ward_text.lower()), None)
         scope = self.scope(person)
         if ward is None:
@@ -163,6 +165,8 @@ class Chat:
         return Reply(card=ward_summary_card(view))
 
     async def case(self, person: Person, reference: str, notice: str | None = None) -> Reply:
+        if not reference.strip():
+            return Reply("Which case? Say case and its reference, like case RSP-1042.")
         task_id = parse_reference(reference, self.domain.prefix)
         if task_id is None:
             return Reply(f"'{reference}' doesn't look like a case reference (like RSP-1042).")
@@ -199,6 +203,9 @@ class Chat:
         return Reply(f"I can't find a case {reference.upper()} that you can see.")
 
     async def follow(self, person: Person, reference: str, on: bool) -> Reply:
+        if not reference.strip():
+            verb = "follow" if on else "unfollow"
+            return Reply(f"Which case? Say {verb} and its reference, like {verb} RSP-1042.")
         task_id = parse_reference(reference, self.domain.prefix)
         if task_id is None:
             return Reply(f"'{reference}' doesn't look like a case reference (like RSP-1042).")
