@@ -801,16 +801,16 @@ def figures(t: Turns, ratio: float) -> list[Figure]:
             f"{ours.replies}/{ours.turns}",
             None,
         ),
-    ] + ([] if t.idle_cpu_share is None else [idle_figure(t.idle_cpu_share, ours.p50_ms)])
+    ] + ([] if t.idle_cpu_share is None else [idle_figure(t.idle_cpu_share)])
 
 
-def idle_figure(share: float, turn_ms: float) -> Figure:
+def idle_figure(share: float) -> Figure:
     """What Responder's process burns with nothing to do: it is counted in every turn."""
     return Figure(
         "Responder's CPU while idle (2 s before the turns)",
         "info (~0)",
         "-",
-        f"{share:.0%} of a core (~{share * turn_ms:.1f} ms of each turn's CPU)",
+        f"{share:.0%} of a core (compare a run with --no-dispatcher)",
         None,
     )
 

@@ -20,7 +20,7 @@ from responder.intake import api as intake
 from responder.intake import photos as photo_files
 from responder.intake.errors import json_errors
 from responder.jobs.dispatcher import Dispatcher
-from responder.jobs.scheduler import Cron, Job, Scheduler
+from responder.jobs.scheduler import Cron, Every, Job, Scheduler
 from responder.notify import receipts
 from responder.notify.purge import purge
 from responder.notify.sender import NotifySender
@@ -29,6 +29,8 @@ from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
 from responder.tasks.commands import Domain
+from responder.tasks.digest import send_digests
+from responder.tasks.escalation import run_escalations
 from responder.tasks.geocode import WardGeocoder
 
 log = logging.getLogger("responder")
@@ -71,7 +73,19 @@ def scheduled_jobs(app: web.Application, db: Database, council: Council) -> list
     async def purge_contacts(now: datetime, slot: datetime, since: datetime | None) -> None:
         await purge(db, council, now=now)  # what `responder purge` runs
 
-    return [Job("purge", Cron("30 3 * * *", council.tz), purge_contacts)]
+    async def digest(now: datetime, slot: datetime, since: datetime | None) -> None:
+        # The slot is the digest's end: the same slot again (another instance) sends nothing.
+        await send_digests(db, app[intake.domain_key], slot)
+
+    async def escalate(now: datetime, slot: datetime, since: datetime | None) -> None:
+        # Windows on the slot grid: each task crosses each threshold in exactly one window.
+        await run_escalations(db, council, slot, since)
+
+    return [
+        Job("purge", Cron("30 3 * * *", council.tz), purge_contacts),
+        Job("digest", Cron(council.file.digest.schedule, council.tz), digest),
+        Job("escalations", Every(60), escalate),
+    ]
 
 
 def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
@@ -88,6 +102,12 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
             "authentication. Fine for local testing, never for a real deployment. ***"
         )
     domain = Domain.for_council(council)
+    # Where officers' photos are served from: cards link there, so it must be reachable.
+    public_url = (
+        settings.public_url
+        or (council.info.public_url or "").rstrip("/")
+        or "http://localhost:3978"
+    )
     db = Database(settings.database_url)
     app = web.Application(middlewares=[json_errors], client_max_size=intake.MAX_BODY)
     app[intake.domain_key] = domain
@@ -116,7 +136,7 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         tokens = TokenProvider(settings.app_id, settings.app_password, settings.app_tenant_id)
         bot.connector = app[connector_key] = Connector(session, tokens)
         bot.photos = app[photos_key] = PhotoInbox(
-            db, domain, clock, session, tokens, bot.connector, settings.public_url
+            db, domain, clock, session, tokens, bot.connector, public_url
         )
         yield
         await session.close()
@@ -149,7 +169,8 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     app.cleanup_ctx.append(connector)
     if settings.background:
         app.cleanup_ctx.append(delivery)
-        app.cleanup_ctx.append(scheduling)
+        if settings.scheduler:
+            app.cleanup_ctx.append(scheduling)
     if not settings.intake_keys:
         log.warning("RESPONDER_INTAKE_KEYS is empty: POST /api/tasks will refuse every report")
     return app

@@ -41,8 +41,12 @@ class Settings:
     environment: str = "development"
     # Deliver the outbox from this process (off: an intake-only instance, or tests of intake).
     background: bool = True
+    # Run scheduled jobs (digest, escalations, purge) from this process; with several
+    # instances any number may, as a lease row picks one per job.
+    scheduler: bool = True
     # Where this service is reachable from outside: officers' photos on cards link here.
-    public_url: str = "http://localhost:3978"
+    # None: the council file's council.public_url (else http://localhost:3978).
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -67,7 +71,12 @@ class Settings:
             intake_keys=parse_intake_keys(env.get("RESPONDER_INTAKE_KEYS", "")),
             environment=env.get("RESPONDER_ENV", "development"),
             background=env.get("RESPONDER_BACKGROUND", "on").lower() not in ("off", "0", "false"),
-            public_url=_public_url(env.get("RESPONDER_PUBLIC_URL") or cls.public_url),
+            scheduler=env.get("RESPONDER_SCHEDULER", "on").lower() not in ("off", "0", "false"),
+            public_url=(
+                _public_url(env["RESPONDER_PUBLIC_URL"])
+                if env.get("RESPONDER_PUBLIC_URL")
+                else None
+            ),
         )
 
 

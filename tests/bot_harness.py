@@ -92,5 +92,6 @@ def settings_for(database_url: str, **kw) -> Settings:
         database_url=database_url,
         config_path=EXAMPLES / "council.yaml",
         intake_keys={"forms": INTAKE_SECRET},
-        **kw,
+        # Scheduled digests and escalations are driven by their own tests.
+        **{"scheduler": False, **kw},
     )

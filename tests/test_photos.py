@@ -476,7 +476,7 @@ async def test_token_goes_to_the_bot_connector_only(
 
 
 def test_public_url_setting():
-    assert Settings().public_url == "http://localhost:3978"
+    assert Settings().public_url is None  # then the council file's council.public_url
     env = {"RESPONDER_PUBLIC_URL": "https://responder.example.gov.uk/"}
     assert Settings.from_env(env).public_url == "https://responder.example.gov.uk"
     for bad in ("responder.example.gov.uk", "ftp://x.example", "https://x.example/?a=1"):

@@ -327,9 +327,7 @@ async def test_a_running_job_renews_its_lease(db, clock):
     assert (await lease_row(db, "purge")).holder is None
 
 
-async def test_a_failing_job_is_retried_at_the_next_tick_and_logs_only_its_type(
-    db, clock, caplog
-):
+async def test_a_failing_job_is_retried_at_the_next_tick_and_logs_only_its_type(db, clock, caplog):
     clock.now = utc(2026, 11, 23, 9, 0)
     flaky = Recorder(fail=1)
     scheduler = Scheduler(
@@ -383,12 +381,15 @@ async def test_run_ticks_in_the_background_until_stopped(db, clock):
     await asyncio.wait_for(runner, 5)
 
 
-async def test_the_app_schedules_the_daily_purge(aiohttp_client, settings, clock):
+async def test_the_app_schedules_purge_digest_and_escalations(aiohttp_client, settings, clock):
     app = build_app(settings, clock=clock)
     scheduler = app[scheduler_key]
-    assert [job.name for job in scheduler.jobs] == ["purge"]
+    assert [job.name for job in scheduler.jobs] == ["purge", "digest", "escalations"]
     await aiohttp_client(app)  # start-up: migrations
-    assert await scheduler.tick() == ["purge"]  # first sight: today's 03:30 runs once
+    # First sight: each job's latest slot runs once (Monday 23 November, 09:00 UTC).
+    assert sorted(await scheduler.tick()) == ["digest", "escalations", "purge"]
     row = await lease_row(app[scheduler_key].db, "purge")
     assert row.last_slot == utc(2026, 11, 23, 3, 30)  # 03:30 GMT
+    row = await lease_row(app[scheduler_key].db, "digest")
+    assert row.last_slot == utc(2026, 11, 23, 8, 0)  # "0 8 * * 1-5", 08:00 GMT
     assert await scheduler.tick() == []

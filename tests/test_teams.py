@@ -443,3 +443,22 @@ async def test_manager_links_a_team_channel(bot):
     # The shared copy refreshes per person: the team's people are listed.
     assert "29:user-grace" in channel[0].card["refresh"]["userIds"]
     assert TENANT
+
+
+async def test_an_idle_dispatcher_waits_for_work_instead_of_spinning(bot):
+    """Its own claims must not wake it: that loop burnt a core while nothing was due."""
+    dispatcher = bot.client.app[dispatcher_key]
+    claims = 0
+    claim = dispatcher.claim
+
+    async def counting(limit: int):
+        nonlocal claims
+        claims += 1
+        return await claim(limit)
+
+    dispatcher.claim = counting
+    await asyncio.sleep(1.5)  # poll_seconds is 1: one or two claims, not hundreds
+    assert claims <= 3, claims
+    await bot.install("bob")
+    await bot.report()
+    await bot.card_for("bob")  # and a commit that owes something still wakes it at once

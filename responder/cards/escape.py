@@ -44,15 +44,15 @@ _MAX_URL = 2048
 _URL_FORBIDDEN = re.compile(r"[\s\"'`<>\\{}|^]")
 
 
-def _keep(ch: str) -> bool:
-    """Control characters and bidi controls go; newlines and other characters stay."""
-    return ch == "\n" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI)
+# Control characters (Unicode category Cc: C0 and C1, but the newline) and bidi controls.
+# One regex pass: a per-character category check cost milliseconds per card.
+_DROP = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
 
 
 def clean(value: str, limit: int = MAX_TEXT) -> str:
     """Newlines normalised, control characters dropped, at most ``limit`` characters."""
     value = value.replace("\r\n", "\n").translate(_NEWLINES)
-    value = "".join(ch for ch in value if _keep(ch)).strip()
+    value = _DROP.sub("", value).strip()
     if len(value) > limit:
         value = value[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
     return value

@@ -117,7 +117,7 @@ class Dispatcher:
 
     async def claim(self, limit: int) -> list[Message]:
         now = self.clock()
-        async with self.db.write() as conn:
+        async with self.db.write(tell=False) as conn:
             due = (
                 select(outbox.c.id)
                 .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
@@ -180,5 +180,5 @@ class Dispatcher:
             else:
                 wait = backoff(message.attempts, cap=self.max_backoff)
             values.update(next_attempt_at=now + timedelta(seconds=wait), last_error=outcome.error)
-        async with self.db.write() as conn:
+        async with self.db.write(tell=False) as conn:
             await conn.execute(update(outbox).where(outbox.c.id == message.id).values(values))

@@ -403,6 +403,11 @@ class Scheduler:
             update(job_leases)
             .where(
                 job_leases.c.name == name,
+                or_(
+                    job_leases.c.expires_at.is_(None),
+                    job_leases.c.expires_at <= now,
+                    job_leases.c.holder == self.holder_id,
+                ),
                 or_(job_leases.c.last_slot.is_(None), job_leases.c.last_slot < slot),
             )
             .values(holder=self.holder_id, expires_at=now + self._lease)

@@ -107,16 +107,22 @@ class Database:
         self._commit_listeners.append(listener)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: commits on success, rolls back on error."""
+    async def write(self, *, tell: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: commits on success, rolls back on error.
+
+        ``tell=False`` for bookkeeping that can owe nothing new (the dispatcher's own
+        claims and results): telling the listeners would wake the dispatcher to claim
+        again, whose commit would wake it again, a busy loop on an idle service.
+        """
         if self._write_lock is None:
             async with self.engine.begin() as conn:
                 yield conn
         else:
             async with self._write_lock, self.engine.begin() as conn:
                 yield conn
-        for listener in self._commit_listeners:
-            listener()
+        if tell:
+            for listener in self._commit_listeners:
+                listener()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -124,6 +124,9 @@ tasks = Table(
     Index(None, "assignee", "status"),
     Index(None, "type", "status", "lat"),
     Index(None, "ward", "status"),
+    # The digest: a team's tasks created, and closed, in a period.
+    Index(None, "team", "created_at"),
+    Index(None, "team", "closed_at"),
 )
 
 # Append-only audit history: who, when, from what, to what.

@@ -10,12 +10,15 @@ Every figure is a count a person can check against the tasks of the team:
   Open = the officers' loads + unassigned;
 - **busiest types and wards**: the period's new tasks, counted by type and by ward.
 
-Each figure is one aggregate query (GROUP BY) on the tasks table, so building a digest
-costs the same whether the team has ten open tasks or a hundred thousand (see
-bench/digest.py). ``enqueue_digest`` records the period in ``digests`` and writes one
-``teams.digest`` outbox row per manager of the team and one for its channel, keyed by
-the slot so a repeat sends nothing twice; the Teams delivery builds the digest afresh
-from the stored period when it sends.
+The figures come from a few aggregate queries (GROUP BY) on the tasks table, never from
+task rows fetched into Python: the period's through the (team, created_at) and (team,
+closed_at) indexes, the open ones in two passes over the team's open tasks (~190 ms for a
+team with 35,000 open tasks on SQLite; see bench/digest.py).
+
+``enqueue_digest`` records the period in ``digests`` and writes one ``teams.digest``
+outbox row per manager of the team and one for its channel, keyed by the slot so a
+repeat sends nothing twice; the Teams delivery builds the digest afresh from the stored
+period when it sends.
 """
 
 from __future__ import annotations
