@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -41,16 +42,16 @@ def to_dict(card: AdaptiveCard) -> dict[str, Any]:
     microsoft-teams-cards also models Adaptive Card 1.6 and Teams-only features, so
     cards here use only what the 1.5 schema allows (tests validate every card). It never
     sets ``$schema``: the library's field would serialise as "schema", which 1.5 rejects.
+
+    Serialised in pydantic's Rust core and read back with the C json parser: walking the
+    dumped dict in Python to fix numbers cost about a millisecond per list card.
     """
-    return _whole_numbers(card.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return json.loads(
+        card.model_dump_json(by_alias=True, exclude_none=True), parse_float=_whole_number
+    )
 
 
-def _whole_numbers(value: Any) -> Any:
+def _whole_number(literal: str) -> float | int:
     """The library types counts such as maxLength as float; send 1000, not 1000.0."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
-    return value
+    value = float(literal)
+    return int(value) if value.is_integer() else value

@@ -108,17 +108,17 @@ class MyCases:
 
 def my_cases(conn: Connection, domain: Domain, person_id: str) -> MyCases:
     """Cases the person raised or follows (raising follows), newest first."""
-    mine = follows.c.person_id == person_id
-    total = conn.execute(select(func.count()).select_from(follows).where(mine)).scalar_one()
     # "id IN (their follows)": the planner looks up each followed task by key. A join
-    # ordered by created_at scanned every task in the table instead.
-    followed = select(follows.c.task_id).where(mine).scalar_subquery()
+    # ordered by created_at scanned every task in the table instead. The window count
+    # gives the total before LIMIT, saving a query.
+    followed = select(follows.c.task_id).where(follows.c.person_id == person_id)
     rows = conn.execute(
-        select(tasks)
-        .where(tasks.c.id.in_(followed))
+        select(tasks, func.count().over().label("total"))
+        .where(tasks.c.id.in_(followed.scalar_subquery()))
         .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
         .limit(MAX_LISTED)
     ).all()
+    total = rows[0].total if rows else 0
     found = [TaskRecord.from_row(r, domain.prefix) for r in rows]
     latest = _latest_public_events(conn, [t.id for t in found])
     return MyCases(
