@@ -340,3 +340,12 @@ async def test_help_and_not_understood(bot, phrase):
     assert "status of my cases" in text and "raise a task" in text
     if phrase == "blah blah":
         assert text.startswith("Sorry, I didn't understand")
+
+
+async def test_a_reply_teams_refuses_does_not_fail_the_turn(bot, caplog):
+    bot.connector.failures.append((503, None))
+    resp = await bot.send(message("cllr-hughes", "my cases", bot.url))
+    assert resp.status == 200  # Teams must not re-send the message
+    assert "reply not delivered: Teams answered 503" in caplog.text
+    _, [card] = await ask(bot, "cllr-hughes", "my cases")  # asking again works
+    assert "Your cases" in words(card)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
 from botbuilder.dialogs import DialogSet, DialogTurnStatus
 from botbuilder.schema import (
@@ -169,7 +170,14 @@ class ResponderBot(ActivityHandler):
             replies = await self.chat.answer(person, command)
         for reply in replies:
             body = await self._activity_for(reply, person)
-            await self.connector.send(activity.service_url, conversation.id, body)
+            try:
+                sent = await self.connector.send(activity.service_url, conversation.id, body)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("reply not delivered: %s", type(exc).__name__)
+                break
+            if not sent.ok:  # the person can ask again; Teams must not re-send the turn
+                log.warning("reply not delivered: Teams answered %d", sent.status)
+                break
         return True
 
     async def _dialog_under_way(self, activity: Activity) -> bool:
