@@ -349,3 +349,11 @@ async def test_a_reply_teams_refuses_does_not_fail_the_turn(bot, caplog):
     assert "reply not delivered: Teams answered 503" in caplog.text
     _, [card] = await ask(bot, "cllr-hughes", "my cases")  # asking again works
     assert "Your cases" in words(card)
+
+
+async def test_raise_with_control_characters_is_stored_clean(bot):
+    answers = {"type": "litter", "location": "Northgate\x00, by the gates", "description": "a\x00b"}
+    card = await click(bot, "cllr-hughes", "raise", answers)
+    assert "Raised RSP-" in words(card)
+    [task] = await bot.rows(tasks)
+    assert (task.description, task.address) == ("ab", "Northgate, by the gates")

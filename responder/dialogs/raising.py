@@ -49,8 +49,13 @@ def _squash(value: str) -> str:
     return "".join(ch for ch in value.lower() if ch.isalnum())
 
 
+def _plain(answer: str | None) -> str:
+    """Trimmed, without NUL characters (PostgreSQL cannot store them in text)."""
+    return (answer or "").replace("\x00", "").strip()
+
+
 def check_description(answer: str | None) -> str:
-    text = (answer or "").strip()
+    text = _plain(answer)
     if not text:
         raise RaiseError("description", "Please describe the problem.")
     if len(text) > MAX_DESCRIPTION:
@@ -75,7 +80,7 @@ class Located:
 
 
 def check_location(geocoder: Geocoder, answer: str | None) -> Located:
-    text = (answer or "").strip()
+    text = _plain(answer)
     if not text:
         raise RaiseError("location", "Please say where it is.")
     if len(text) > MAX_LOCATION:
