@@ -228,6 +228,17 @@ async def test_unknown_task_is_404(client, ident):
 
 
 @pytest.mark.parametrize(
+    "ident", ["9999999999999999999", "RSP-" + "9" * 30, "#" + "9" * 40, "9" * 5000]
+)
+async def test_huge_task_ids_are_404_not_500(client, ident):
+    # Found by bench/fuzz.py: past 64 bits the database overflowed; past 4300 digits int()
+    # refused; both were 500s.
+    resp = await client.get(f"/api/tasks/{ident.replace('#', '%23')}", headers=AUTH)
+    assert resp.status == 404
+    assert (await resp.json())["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
     "headers",
     [
         {},
@@ -264,6 +275,39 @@ async def test_malformed_json_is_400(client):
         )
         assert resp.status == 400, raw
         assert (await resp.json())["error"] == "malformed_json"
+    assert await rows(client, tasks) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["[" * 100_000 + "]" * 100_000, '{"a":' * 5000 + "1" + "}" * 5000, "9" * 5000],
+    ids=["deep-list", "deep-object", "5000-digit-integer"],
+)
+async def test_json_too_deep_or_with_a_huge_number_is_400(client, raw):
+    # Found by bench/fuzz.py: json.loads raised RecursionError / ValueError, answered 500.
+    for path in ("/api/tasks", "/api/messages"):
+        resp = await client.post(
+            path, data=raw.encode(), headers={**AUTH, "Content-Type": "application/json"}
+        )
+        assert resp.status == 400, path
+        assert (await resp.json())["error"] == "malformed_json"
+    assert await rows(client, tasks) == []
+
+
+async def test_nul_characters_are_422_naming_the_field(client):
+    # Found by bench/fuzz.py on PostgreSQL, which cannot store NUL in text: a 500 there.
+    body = report(description="a\x00b", external_id="\x00")
+    body["location"]["address"] = "1 High\x00 Street"
+    body["reporter"]["name"] = "\x00"
+    status, answer = await post(client, body)
+    assert status == 422
+    assert {p["field"] for p in answer["problems"]} == {
+        "description",
+        "external_id",
+        "location.address",
+        "reporter.name",
+    }
+    assert all("NUL" in p["problem"] for p in answer["problems"])
     assert await rows(client, tasks) == []
 
 
@@ -321,6 +365,9 @@ async def test_wrong_content_type_is_415(client):
         (lambda b: b.update(source="bad source!"), "source", "letters"),
         (lambda b: b.update(external_id=""), "external_id", "empty"),
         (lambda b: b.update(location=[51.9, 0.88]), "location", "object"),
+        # Found by bench/fuzz.py: non-ASCII digits passed as a UK mobile number.
+        (lambda b: b["reporter"].update(phone="0770090012\u0663"), "reporter.phone", "mobile"),
+        (lambda b: b.update(description="lone \ud800 surrogate"), "description", "Unicode"),
     ],
 )
 async def test_invalid_fields_are_422_naming_the_field(client, change, field, words):

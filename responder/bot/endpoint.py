@@ -68,7 +68,7 @@ class TeamsEndpoint:
             return error_response(415, "unsupported_media_type", "Activities are JSON.")
         try:
             body = json.loads(await request.read())
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # also too deep, or a 4300-digit integer
             return error_response(400, "malformed_json", "The body is not valid JSON.")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             return error_response(400, "invalid_activity", "An activity needs a 'type'.")

@@ -81,6 +81,13 @@ async def _read_json(request: web.Request) -> object | web.Response:
             "malformed_json",
             f"The body is not valid JSON{where}: {exc.args[0].split(':')[0]}.",
         )
+    except (ValueError, RecursionError):
+        # ValueError: an integer past Python's 4300-digit limit; RecursionError: nesting.
+        return error_response(
+            400,
+            "malformed_json",
+            "The body is not valid JSON: it is nested too deeply or has a number too long.",
+        )
 
 
 async def post_task(request: web.Request) -> web.Response:

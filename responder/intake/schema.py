@@ -16,6 +16,7 @@ from pydantic import (
     EmailStr,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -47,22 +48,34 @@ def normalise_phone(value: str) -> str:
     elif digits.startswith("44") and len(digits) == 12:
         digits = "0" + digits[2:]
     if digits.startswith("0"):
-        if not re.fullmatch(r"07\d{9}", digits):
+        if not re.fullmatch(r"07\d{9}", digits, re.ASCII):
             raise ValueError("must be a UK mobile number (07… with 11 digits) for text messages")
         return digits
-    if re.fullmatch(r"\+[1-9]\d{7,14}", digits):
+    if re.fullmatch(r"\+[1-9]\d{7,14}", digits, re.ASCII):
         return digits
     raise ValueError("must be a mobile number, e.g. 07700 900123 or +447700900123")
 
 
-class Location(BaseModel):
+class _NoNul(BaseModel):
+    """Refuses NUL characters in any text field: PostgreSQL cannot store them in text."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        items = value if isinstance(value, list) else (value,)
+        if any(isinstance(v, str) and "\x00" in v for v in items):
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class Location(_NoNul):
     model_config = ConfigDict(extra="ignore")
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=False)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=False)
     address: str | None = Field(default=None, max_length=500)
 
 
-class Reporter(BaseModel):
+class Reporter(_NoNul):
     model_config = ConfigDict(extra="ignore")
     name: _Text | None = None
     email: EmailStr | None = Field(default=None, max_length=320)
@@ -85,7 +98,7 @@ class Reporter(BaseModel):
         return tuple(c for c, v in (("email", self.email), ("sms", self.phone)) if v)
 
 
-class IntakeBody(BaseModel):
+class IntakeBody(_NoNul):
     model_config = ConfigDict(extra="ignore")
     type: str = Field(min_length=1, max_length=64)
     description: str = Field(default="", max_length=5000)
@@ -128,6 +141,7 @@ _MESSAGES = {
     "model_attributes_type": "must be an object",
     "dict_type": "must be an object",
     "finite_number": "must be a finite number",
+    "string_unicode": "must be valid Unicode text (no lone surrogates)",
 }
 
 

@@ -27,7 +27,8 @@ def parse_reference(text: str, prefix: str) -> int | None:
     references of ours (ids start at 1).
     """
     match = _pattern(prefix).fullmatch(text.strip())
-    if match is None:
+    if match is None or len(match.group(1).lstrip("0")) > 18:
+        # Past 18 digits: beyond a 64-bit id (the database would overflow), so not ours.
         return None
     number = int(match.group(1))
     if number <= REFERENCE_OFFSET:
