@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import pstats
 import sqlite3
 import sys
@@ -41,7 +42,9 @@ from bench.common import (
 )
 from bench.server import BENCH_KEY_SECRET
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# Never `test`: the test suite uses that database, and --database postgresql drops the
+# public schema of whatever it targets.
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test_h7")
 
 GOAL_TASKS_PER_S = 500.0
 GOAL_RATIO = 0.45
@@ -261,7 +264,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--postgres-url",
         default=POSTGRES_URL,
-        help="database for --database postgresql; its public schema is dropped first",
+        help="database for --database postgresql (default: env BENCH_POSTGRES_URL or test_h7); "
+        "its public schema is DROPPED first",
     )
     p.add_argument("--seed", type=int, default=1, help="seed for the generated reports")
     p.add_argument(
@@ -297,6 +301,9 @@ async def run(args: argparse.Namespace) -> int:
 
         if args.database == "postgresql":
             url = args.postgres_url
+            if url.rstrip("/").rsplit("/", 1)[-1] == "test":
+                print("RUN INVALID: refusing to drop the schema of `test` (the test suite's)")
+                return 2
             await reset_postgres(url)
         else:
             responder_file = Path(tmp) / "responder.db"
