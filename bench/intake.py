@@ -44,7 +44,9 @@ from bench.server import BENCH_KEY_SECRET
 
 # Never `test`: the test suite uses that database, and --database postgresql drops the
 # public schema of whatever it targets.
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test_h7")
+POSTGRES_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/responder_bench"
+)
 
 GOAL_TASKS_PER_S = 500.0
 GOAL_RATIO = 0.45
@@ -54,7 +56,17 @@ GOAL_RATIO = 0.45
 
 
 async def reset_postgres(url: str) -> None:
-    conn = await asyncpg.connect(url)
+    """An empty public schema in the bench's own database, created on first use."""
+    try:
+        conn = await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:
+        name = url.rsplit("/", 1)[1].split("?")[0]
+        admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(url)
     try:
         await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
     finally:
@@ -264,8 +276,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--postgres-url",
         default=POSTGRES_URL,
-        help="database for --database postgresql (default: env BENCH_POSTGRES_URL or test_h7); "
-        "its public schema is DROPPED first",
+        help=(
+            "database for --database postgresql (default: $BENCH_POSTGRES_URL or "
+            "responder_bench, created if missing); its public schema is DROPPED first"
+        ),
     )
     p.add_argument("--seed", type=int, default=1, help="seed for the generated reports")
     p.add_argument(

@@ -22,7 +22,7 @@ are imported from ``tests/`` (put on ``sys.path``), not copied:
   healthy; up to 90 s to settle. ``faults_delivered_pct``: owed messages that reached
   their fake, over all outbox rows.
 - **two**: two ``bench.server responder --background`` processes on one PostgreSQL
-  (``--postgres-url``, default ``test_h7``; its ``public`` schema is DROPPED first), with
+  (``--postgres-url``, default ``responder_bench``; its ``public`` schema is DROPPED first), with
   ``bench.teams``'s council (50 extra officers per street-cleansing team, so Teams'
   per-conversation limits do not set the pace) and ``tests/fake_connector.py`` in this
   process. The officers are installed through a first instance without background work;
@@ -65,7 +65,9 @@ if str(TESTS) not in sys.path:
 from fake_connector import FakeConnector  # noqa: E402
 from fake_notify import FakeNotify  # noqa: E402
 
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test_h7")
+POSTGRES_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/responder_bench"
+)
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -306,11 +308,9 @@ async def two_instances(quick: bool, postgres_url: str) -> dict[str, Any]:
     reports = 1000 if quick else 2000
     if postgres_url.rstrip("/").rsplit("/", 1)[-1] == "test":
         raise RuntimeError("refusing to drop the schema of `test` (the test suite's database)")
-    conn = await asyncpg.connect(postgres_url)
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    from bench.intake import reset_postgres
+
+    await reset_postgres(postgres_url)  # creates the bench's database on first use
 
     connector = FakeConnector()
     c_runner, c_url = await serve(connector.app())
