@@ -9,9 +9,10 @@ Responder itself (with ``--background``, its outbox dispatcher delivers to Teams
 ``python -m bench.server notify --service-id UUID --secret UUID [--latency S]`` serves the
 fake GOV.UK Notify of ``tests/fake_notify.py`` (its JWT checks and rate-limit bucket), with
 ``GET /bench/notify`` for what it accepted and answered. Responder's ``--notify-url`` and
-``--notify-key`` point its sender at such a fake; ``--lag-file FILE`` freezes the heap after
-start-up (``gc.collect(); gc.freeze()``), resets the sender's loop-lag monitor, and on the way
-out writes the monitor's figures and the sender's counters to FILE as JSON.
+``--notify-key`` point its sender at such a fake; ``--lag-file FILE`` resets the sender's
+loop-lag monitor once started, and on the way out writes the monitor's figures and the
+sender's counters to FILE as JSON. Responder freezes its heap after start-up
+(``responder.app.settle_heap``), as ``responder serve`` does.
 Once listening, it prints ``PORT <n>`` on stdout; SIGTERM or SIGINT stops it cleanly.
 With ``--profile FILE`` the whole serving period runs under cProfile and the stats are
 written to FILE on the way out; with ``--profile-on-signal`` too, only the stretches between
@@ -119,7 +120,7 @@ def build_responder_app(
     notify_url: str | None = None,
     notify_key: str | None = None,
 ) -> web.Application:
-    from responder.app import build_app
+    from responder.app import build_app, settle_heap
     from responder.settings import Settings
 
     options: dict[str, object] = {}
@@ -137,7 +138,9 @@ def build_responder_app(
         intake_keys={BENCH_KEY_NAME: BENCH_KEY_SECRET},
         **options,
     )
-    return build_app(settings)
+    app = build_app(settings)
+    app.on_startup.append(settle_heap)  # as `responder serve` does
+    return app
 
 
 def build_notify_app(service_id: str, secret: str, latency: float) -> web.Application:
@@ -282,9 +285,8 @@ async def serve(
 ) -> None:
     """Serve on a free 127.0.0.1 port until SIGTERM/SIGINT; report the port on stdout.
 
-    With ``lag_file``: after start-up the heap is collected and frozen (so a cyclic
-    collection of start-up garbage does not stall the loop mid-run), the Notify sender's
-    loop-lag monitor is reset, and its figures are written to ``lag_file`` on the way out."""
+    With ``lag_file``: after start-up the Notify sender's loop-lag monitor is reset, and
+    its figures are written to ``lag_file`` on the way out."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -301,8 +303,6 @@ async def serve(
     if lag_file is not None:
         from responder.app import notify_key
 
-        gc.collect()
-        gc.freeze()
         if notify_key in app:
             app[notify_key].loop_lag.reset()
     print(f"PORT {port}", flush=True)

@@ -17,7 +17,7 @@ from responder.settings import Settings, SettingsError
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from responder.app import StartupError, build_app
+    from responder.app import StartupError, build_app, settle_heap
 
     settings = Settings.from_env()
     port = args.port or settings.port
@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 2
+    app.on_startup.append(settle_heap)  # after the cleanup contexts: start-up is done
     logging.getLogger("responder").info(
         "Responder on port %d, council file %s", port, settings.config_path
     )

@@ -8,6 +8,18 @@ widened by a margin: a quarter second per conversation, where bursts are rare an
 A 429's Retry-After pauses that conversation. (The ``limits`` package only offers
 whole-second windows, which cannot carry that margin; this is the few lines it would
 have replaced.)
+
+Two steps per send:
+
+1. **Schedule.** The bot's sends take evenly spaced slots (48 a second), each reserved
+   the moment it is asked for. A sender woken late by the event loop does not push the
+   later slots back, so the rate holds however the loop jitters. (Checking the per-bot
+   window at reservation time instead reserved slots just in time, and every late
+   wake-up then cost the schedule its lateness: about 1 % of the rate.)
+2. **Limits.** At its slot, the send is checked against every window using the times
+   sends really left, and recorded at once. If sends were bunched (a stall let several
+   slots pass at once), this is what spreads them out again: the schedule sets the
+   pace, the windows are the guarantee.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 Rate = tuple[int, float]  # at most <count> requests in any <seconds>
 
@@ -23,7 +35,10 @@ PER_CONVERSATION: tuple[Rate, ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 360
 PER_BOT: tuple[Rate, ...] = ((50, 1.0),)
 # Sends from the bot are also spaced evenly: a burst of 50 at once reaches Teams spread
 # over the time it takes to absorb it, and can then overlap the next second's burst.
+# 48/s with the 40 ms margin: 50 sends span 1.021 s, so the 51st never meets a full window.
 BOT_SPACING = 1 / 48
+# The shortest wait: a window that frees up in 1e-13 s (float rounding) must not spin.
+MIN_WAIT = 0.001
 
 
 class SlidingWindows:
@@ -40,6 +55,9 @@ class SlidingWindows:
         if not times:
             return 0.0
         del times[: bisect_left(times, now - self._longest)]  # forget what no window sees
+        if not times:
+            del self._sent[key]  # no growth per conversation ever seen
+            return 0.0
         wait = 0.0
         for count, seconds in self.rates:
             window = seconds + self.margin
@@ -64,6 +82,7 @@ class TeamsPacer:
         bot_margin: float = 0.04,
         spacing: float = BOT_SPACING,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._conversations = SlidingWindows(per_conversation, conversation_margin)
         self._bot = SlidingWindows(per_bot, bot_margin)
@@ -71,34 +90,40 @@ class TeamsPacer:
         self._next_slot = 0.0  # the earliest clock time the next bot request may leave
         self._paused: dict[str, float] = {}  # conversation -> clock time it may resume
         self._clock = clock
+        self._sleep = sleep
 
     def pause(self, conversation_id: str, seconds: float) -> None:
         until = self._clock() + seconds
         self._paused[conversation_id] = max(until, self._paused.get(conversation_id, 0.0))
 
+    def _conversation_wait(self, conversation_id: str, now: float) -> float:
+        paused = self._paused.get(conversation_id)
+        if paused is not None and paused <= now:
+            del self._paused[conversation_id]
+            paused = None
+        return max((paused or now) - now, self._conversations.wait_needed(conversation_id, now))
+
     async def acquire(self, conversation_id: str) -> None:
-        """Wait until one more request to this conversation stays inside every limit."""
+        """Wait until one more request to this conversation stays inside every limit.
+
+        The caller sends as soon as this returns: the send is recorded as leaving now.
+        """
+        # The conversation first, so a bot slot is not taken by a send that must wait.
+        while (wait := self._conversation_wait(conversation_id, self._clock())) > 0:
+            await self._sleep(max(wait, MIN_WAIT))
+        now = self._clock()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self._spacing
+        if slot > now:
+            await self._sleep(slot - now)
         while True:
             now = self._clock()
             wait = max(
-                self._paused.get(conversation_id, 0.0) - now,
-                self._conversations.wait_needed(conversation_id, now),
+                self._conversation_wait(conversation_id, now),
                 self._bot.wait_needed("bot", now),
             )
             if wait <= 0:
-                # Reserve the next evenly spaced slot and record it, in one step (no await
-                # in between): slots follow a schedule, so a late wake-up never pushes
-                # every later send back.
-                slot = max(now, self._next_slot)
-                self._next_slot = slot + self._spacing
-                self._conversations.record(conversation_id, slot)
-                self._bot.record("bot", slot)
-                if slot > now:
-                    await asyncio.sleep(slot - now)
-                # A 429 may have paused this conversation while we waited for the slot.
-                paused = self._paused.get(conversation_id, 0.0) - self._clock()
-                while paused > 0:
-                    await asyncio.sleep(paused)
-                    paused = self._paused.get(conversation_id, 0.0) - self._clock()
+                self._conversations.record(conversation_id, now)
+                self._bot.record("bot", now)
                 return
-            await asyncio.sleep(wait)
+            await self._sleep(max(wait, MIN_WAIT))
