@@ -521,6 +521,23 @@ def test_any_text_renders_literally(raw):
     assert len(re.sub(r"\\(.)", r"\1", shown, flags=re.DOTALL)) <= 1500 + shown.count("\u200b")
 
 
+PLAIN_AND_OTHERS = "Ab9 ,.:;!?'\"()/@%£·…’-" + "\t\n\r\x1c\x85\u2028\u200b#>+=|*_&{1.)"
+
+
+@given(
+    st.one_of(
+        st.text(),
+        # Mostly the plain characters, so the short path is taken often, with a few others.
+        st.text(st.sampled_from(PLAIN_AND_OTHERS), max_size=40),
+    ),
+    st.sampled_from([1500, 10, 1]),
+)
+def test_the_short_path_for_plain_text_changes_nothing(raw, limit):
+    from responder.cards.escape import _escape
+
+    assert text(raw, limit) == _escape(raw, limit)
+
+
 @pytest.mark.parametrize(
     ("url", "ok"),
     [

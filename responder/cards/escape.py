@@ -58,8 +58,25 @@ def clean(value: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
+# Text made only of these, not starting with a digit or "-", is something no rule above
+# changes (but for trimming): most of a card's text (names, times, references) is like
+# that, and skips the seven passes (a list card has ~50 strings; tests check it is equal).
+_PLAIN = re.compile(r"[A-Za-z0-9 ,.:;!?'\"()/@%£·…’-]*")
+
+
 def text(value: str, limit: int = MAX_TEXT) -> str:
     """``value`` as TextBlock text that renders literally (see the module docstring)."""
+    trimmed = value.strip()
+    if (
+        len(trimmed) <= limit
+        and _PLAIN.fullmatch(trimmed)
+        and not (trimmed[:1].isdigit() or trimmed[:1] == "-")
+    ):
+        return trimmed
+    return _escape(value, limit)
+
+
+def _escape(value: str, limit: int) -> str:
     value = _INDENT.sub("", clean(value, limit))
     value = _INLINE.sub(r"\\\1", value)
     value = _ENTITY.sub(r"\\&", value)

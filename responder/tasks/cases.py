@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from responder.config.model import Council, Person
@@ -106,44 +117,59 @@ class MyCases:
     total: int
 
 
+# "id IN (their follows)": the planner looks up each followed task by key (a join ordered
+# by created_at scanned every task in the table instead). The window count gives the
+# total before LIMIT, and each case's latest public event is joined on by its id, so one
+# statement, built once, answers "my cases".
+_PAGE = (
+    select(tasks, func.count().over().label("total"))
+    .where(
+        tasks.c.id.in_(
+            select(follows.c.task_id)
+            .where(follows.c.person_id == bindparam("person"))
+            .scalar_subquery()
+        )
+    )
+    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+    .limit(MAX_LISTED)
+    .cte("page")
+)
+_LATEST_PUBLIC = (
+    select(func.max(task_events.c.id))
+    .where(
+        task_events.c.task_id == _PAGE.c.id,
+        # Spelled out in the SQL: a bound list would be expanded again on every call.
+        task_events.c.action.in_(
+            [literal_column(f"'{action}'") for action in sorted(PUBLIC_EVENTS)]
+        ),
+    )
+    .correlate(_PAGE)
+    .scalar_subquery()
+)
+_MY_CASES = (
+    select(
+        _PAGE,
+        task_events.c.action.label("last_action"),
+        task_events.c.note.label("last_note"),
+        task_events.c.at.label("last_at"),
+    )
+    .select_from(_PAGE.outerjoin(task_events, task_events.c.id == _LATEST_PUBLIC))
+    .order_by(_PAGE.c.created_at.desc(), _PAGE.c.id.desc())
+)
+
+
 def my_cases(conn: Connection, domain: Domain, person_id: str) -> MyCases:
     """Cases the person raised or follows (raising follows), newest first."""
-    # "id IN (their follows)": the planner looks up each followed task by key. A join
-    # ordered by created_at scanned every task in the table instead. The window count
-    # gives the total before LIMIT, saving a query.
-    followed = select(follows.c.task_id).where(follows.c.person_id == person_id)
-    rows = conn.execute(
-        select(tasks, func.count().over().label("total"))
-        .where(tasks.c.id.in_(followed.scalar_subquery()))
-        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-        .limit(MAX_LISTED)
-    ).all()
-    total = rows[0].total if rows else 0
-    found = [TaskRecord.from_row(r, domain.prefix) for r in rows]
-    latest = _latest_public_events(conn, [t.id for t in found])
-    return MyCases(
-        tuple(CaseLine(t, *latest.get(t.id, (None, None))) for t in found),
-        int(total),
-    )
-
-
-def _latest_public_events(conn: Connection, task_ids: list[int]) -> dict[int, tuple[str, datetime]]:
-    if not task_ids:
-        return {}
-    last = (
-        select(func.max(task_events.c.id))
-        .where(
-            task_events.c.task_id.in_(task_ids),
-            task_events.c.action.in_(list(PUBLIC_EVENTS)),
+    rows = conn.execute(_MY_CASES, {"person": person_id}).all()
+    lines = tuple(
+        CaseLine(
+            TaskRecord.from_row(r, domain.prefix),
+            _public_words(r.last_action, r.last_note) if r.last_action else None,
+            r.last_at,
         )
-        .group_by(task_events.c.task_id)
+        for r in rows
     )
-    rows = conn.execute(
-        select(
-            task_events.c.task_id, task_events.c.action, task_events.c.note, task_events.c.at
-        ).where(task_events.c.id.in_(last.scalar_subquery()))
-    )
-    return {r.task_id: (_public_words(r.action, r.note), r.at) for r in rows}
+    return MyCases(lines, int(rows[0].total) if rows else 0)
 
 
 def _public_words(action: str, note: str | None) -> str:
