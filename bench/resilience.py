@@ -15,9 +15,10 @@ are imported from ``tests/`` (put on ``sys.path``), not copied:
   report) that never reached the fakes. ``crash_duplicates``: cards POSTed more than once
   for the same task and conversation, plus Notify references accepted more than once,
   summed over the crashes (1 with ``--quick``, 3 otherwise); goal <= 1 per crash.
-- **faults**: the app in this process (as the test: so the dispatcher's ``max_backoff``
-  can be capped at 4 s; without it, full-jitter backoff after a minute of 40 % failures
-  can leave a row waiting up to 300 s), both fakes answering 30 % 5xx and 10 % 429
+- **faults**: the service as a process (``bench.server responder --background``, no
+  scheduler), with the dispatcher's ``max_backoff`` capped at 4 s as in the test (without
+  it, full-jitter backoff after a minute of 40 % failures can leave a row waiting up to
+  300 s), both fakes (in this process) answering 30 % 5xx and 10 % 429
   (Retry-After: 1) while reports arrive at 2.5/s for 60 s (30 s with ``--quick``), then
   healthy; up to 90 s to settle. ``faults_delivered_pct``: owed messages that reached
   their fake, over all outbox rows.
@@ -213,34 +214,38 @@ async def crash(quick: bool) -> dict[str, Any]:
 
 async def faults(quick: bool) -> dict[str, Any]:
     import test_durability as td
-    from sqlalchemy import select
     from teams import install
 
-    from responder.app import build_app, dispatcher_key
-    from responder.intake.api import db_key
-    from responder.settings import Settings
-    from responder.store.schema import outbox
+    from bench.server import BENCH_KEY_SECRET
 
     seconds = 30.0 if quick else td.FAULT_SECONDS
+    auth = {"Authorization": f"Bearer {BENCH_KEY_SECRET}"}
     connector, notify, runners = await fakes()
     with tempfile.TemporaryDirectory(prefix="responder-faults-") as tmp:
-        settings = Settings(
-            database_url=f"sqlite:///{Path(tmp) / 'faults.db'}",
-            config_path=td.EXAMPLES / "council.yaml",
-            intake_keys={"forms": td.INTAKE_SECRET},
-            notify_api_key=notify.api_key(),
-            notify_base_url=notify.url,
-            scheduler=False,
-        )
-        app = build_app(settings)
-        runner, url = await serve(app)
-        runners.append(runner)
+        database_url = f"sqlite:///{Path(tmp) / 'faults.db'}"
+        args = [
+            "responder",
+            "--database",
+            database_url,
+            "--config",
+            str(td.EXAMPLES / "council.yaml"),
+            "--background",
+            "--no-scheduler",
+            "--max-backoff",
+            "4",
+            "--notify-url",
+            notify.url,
+            "--notify-key",
+            notify.api_key(),
+        ]
         try:
-            app[dispatcher_key].max_backoff = 4.0
-            async with aiohttp.ClientSession() as session:
+            async with (
+                server_process(args) as service,
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session,
+            ):
                 for person in td.PEOPLE:
                     async with session.post(
-                        f"{url}/api/messages", json=install(person, connector.url)
+                        f"{service.base}/api/messages", json=install(person, connector.url)
                     ) as resp:
                         if resp.status != 200:
                             raise RuntimeError(f"install of {person}: {resp.status}")
@@ -249,23 +254,19 @@ async def faults(quick: bool) -> dict[str, Any]:
                 i = refused = 0
                 while time.monotonic() - started < seconds:
                     async with session.post(
-                        f"{url}/api/tasks", json=td._report("faults", i), headers=td.AUTH
+                        f"{service.base}/api/tasks", json=td._report("faults", i), headers=auth
                     ) as resp:
                         refused += resp.status != 201
                         await resp.read()
                     i += 1
                     await asyncio.sleep(1 / td.REPORTS_PER_SECOND)
                 connector.fault_rates = notify.fault_rates = (0.0, 0.0, 1.0)
-            db = app[db_key]
-            deadline = time.monotonic() + 90
-            while True:
-                async with db.read() as conn:
-                    rows = list(await conn.execute(select(outbox)))
+                try:
+                    rows = await td._settle_db(database_url, within=90)
+                except AssertionError:
+                    rows = await asyncio.to_thread(td._outbox_rows, database_url)
                 pending = [r for r in rows if r.status == "pending"]
-                if not pending or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.25)
-            settled = time.monotonic() - started - seconds
+                settled = time.monotonic() - started - seconds
         finally:
             for r in reversed(runners):
                 await r.cleanup()

@@ -119,8 +119,11 @@ def build_responder_app(
     background: bool,
     notify_url: str | None = None,
     notify_key: str | None = None,
+    *,
+    scheduler: bool = True,
+    max_backoff: float | None = None,
 ) -> web.Application:
-    from responder.app import build_app, settle_heap
+    from responder.app import build_app, dispatcher_key, settle_heap
     from responder.settings import Settings
 
     options: dict[str, object] = {}
@@ -136,9 +139,19 @@ def build_responder_app(
         database_url=database_url,
         config_path=config,
         intake_keys={BENCH_KEY_NAME: BENCH_KEY_SECRET},
+        scheduler=scheduler,
         **options,
     )
     app = build_app(settings)
+    if max_backoff is not None:
+
+        async def cap_backoff(app: web.Application) -> None:
+            # As tests/test_durability.py does: after a minute of 40 % failures, uncapped
+            # full-jitter backoff can leave a row waiting up to 300 s.
+            if dispatcher_key in app:
+                app[dispatcher_key].max_backoff = max_backoff
+
+        app.on_startup.append(cap_backoff)
     app.on_startup.append(settle_heap)  # as `responder serve` does
     return app
 
@@ -321,6 +334,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", type=Path, help="council file (responder)")
     p.add_argument("--background", action="store_true", help="responder: run the outbox dispatcher")
     p.add_argument(
+        "--no-scheduler", action="store_true", help="responder: no scheduled jobs (digest, ...)"
+    )
+    p.add_argument(
+        "--max-backoff",
+        type=float,
+        help="responder: longest wait between a failed delivery's tries (default 300 s)",
+    )
+    p.add_argument(
         "--latency", type=float, default=0.0, help="connector, notify: seconds before each answer"
     )
     p.add_argument("--notify-url", help="responder: NOTIFY_BASE_URL (a fake Notify)")
@@ -356,7 +377,13 @@ def main(argv: list[str] | None = None) -> int:
             print("responder needs --config", file=sys.stderr)
             return 2
         app = build_responder_app(
-            args.database, args.config, args.background, args.notify_url, args.notify_key
+            args.database,
+            args.config,
+            args.background,
+            args.notify_url,
+            args.notify_key,
+            scheduler=not args.no_scheduler,
+            max_backoff=args.max_backoff,
         )
     elif args.kind == "echo":
         app = build_echo_app()
