@@ -158,7 +158,8 @@ reports = Table(
     Column("external_id", String(200)),
     Column("duplicate", Boolean, nullable=False, default=False),
     UniqueConstraint("source", "external_id"),
-    Index(None, "type", "received_at"),
+    # Repeat reports nearby: type, then a narrow band of latitude, then the time window.
+    Index(None, "type", "lat", "received_at"),
 )
 
 # Reporters' contact details, apart from tasks and reports so they are joined only where a
