@@ -136,11 +136,19 @@ class Server:
 
 @asynccontextmanager
 async def server_process(
-    args: Sequence[str], *, start_timeout: float = 60.0
+    args: Sequence[str], *, start_timeout: float = 60.0, cpus: set[int] | None = None
 ) -> AsyncIterator[Server]:
-    """Start ``python -m bench.server ARGS``, wait for its port, stop it (SIGTERM) on exit."""
+    """Start ``python -m bench.server ARGS``, wait for its port, stop it (SIGTERM) on exit.
+
+    ``cpus``: the CPUs the server may run on (``sched_setaffinity``), e.g. one of its own."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.server", *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "bench.server",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     try:
         try:

@@ -49,6 +49,13 @@ POSTGRES_URL = os.environ.get(
 )
 
 GOAL_TASKS_PER_S = 500.0
+
+# Each side's server on a CPU of its own, the load generator on the rest: sharing the CPUs,
+# the one-INSERT baseline swung between ~1,400 and ~3,500 inserts/s from run to run (its
+# thread hops and the client's competing for the same cores), and the ratio with it.
+_ALL_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPUS = {_ALL_CPUS[-1]} if len(_ALL_CPUS) > 1 else None
+CLIENT_CPUS = set(_ALL_CPUS[:-1]) if len(_ALL_CPUS) > 1 else None
 GOAL_RATIO = 0.45
 
 
@@ -157,7 +164,7 @@ async def measure(
     timed: Sequence[bytes],
     concurrency: int,
 ) -> SideResult:
-    async with server_process(server_args) as server:
+    async with server_process(server_args, cpus=SERVER_CPUS) as server:
         connector = aiohttp.TCPConnector(limit=concurrency)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -293,6 +300,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if CLIENT_CPUS:
+        os.sched_setaffinity(0, CLIENT_CPUS)
     requests = 1000 if args.quick else args.requests
     run_tag = f"bench-{int(time.time())}"
     bodies = make_bodies(args.warmup + requests, args.seed, run_tag)

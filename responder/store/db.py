@@ -165,6 +165,14 @@ class Database:
         return await future
 
     def _write_batch(self, batch: list) -> list[tuple[bool, object]]:
+        if len(batch) == 1:
+            # Alone in its transaction: a failure rolls back only its own work, so the
+            # savepoint (two more statements) is not needed.
+            command, _ = batch[0]
+            try:
+                return [(True, self._write_sync(command))]
+            except Exception as exc:
+                return [(False, exc)]
         outcomes: list[tuple[bool, object]] = []
         with self._writer_engine.begin() as conn:
             for command, _ in batch:
