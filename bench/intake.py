@@ -49,6 +49,7 @@ POSTGRES_URL = os.environ.get(
 )
 
 GOAL_TASKS_PER_S = 500.0
+GOAL_RATIO = 0.45
 
 # Each side's server on a CPU of its own, the load generator on the rest: sharing the CPUs,
 # the one-INSERT baseline swung between ~1,400 and ~3,500 inserts/s from run to run (its
@@ -56,7 +57,6 @@ GOAL_TASKS_PER_S = 500.0
 _ALL_CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPUS = {_ALL_CPUS[-1]} if len(_ALL_CPUS) > 1 else None
 CLIENT_CPUS = set(_ALL_CPUS[:-1]) if len(_ALL_CPUS) > 1 else None
-GOAL_RATIO = 0.45
 
 
 # --- PostgreSQL ---------------------------------------------------------------------

@@ -97,11 +97,10 @@ class TeamsPacer:
         self._paused[conversation_id] = max(until, self._paused.get(conversation_id, 0.0))
 
     def _conversation_wait(self, conversation_id: str, now: float) -> float:
-        paused = self._paused.get(conversation_id)
-        if paused is not None and paused <= now:
-            del self._paused[conversation_id]
-            paused = None
-        return max((paused or now) - now, self._conversations.wait_needed(conversation_id, now))
+        paused_for = self._paused.get(conversation_id, now) - now
+        if paused_for <= 0:
+            self._paused.pop(conversation_id, None)  # over: no growth per conversation
+        return max(paused_for, self._conversations.wait_needed(conversation_id, now))
 
     async def acquire(self, conversation_id: str) -> None:
         """Wait until one more request to this conversation stays inside every limit.
