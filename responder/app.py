@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 
+from responder.bot.attachment_policy import AttachmentPolicy
 from responder.bot.connector import Connector, TokenProvider
 from responder.bot.delivery import TeamsDelivery
 from responder.bot.endpoint import TeamsEndpoint
@@ -112,6 +113,13 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
             "*** MicrosoftAppId is not set: /api/messages accepts activities WITHOUT "
             "authentication. Fine for local testing, never for a real deployment. ***"
         )
+    if settings.dev_attachment_origins and settings.environment == "production":
+        # They may serve photos over http and from internal addresses: a test double's door.
+        raise StartupError(
+            "RESPONDER_DEV_ATTACHMENT_ORIGINS is set: refusing to fetch photos from "
+            "development origins with RESPONDER_ENV=production"
+        )
+    attachments = AttachmentPolicy(settings.attachment_hosts, settings.dev_attachment_origins)
     domain = Domain.for_council(council)
     # Where officers' photos are served from: cards link there, so it must be reachable.
     public_url = (
@@ -147,9 +155,10 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         tokens = TokenProvider(settings.app_id, settings.app_password, settings.app_tenant_id)
         bot.connector = app[connector_key] = Connector(session, tokens)
         bot.photos = app[photos_key] = PhotoInbox(
-            db, domain, clock, session, tokens, bot.connector, public_url
+            db, domain, clock, session, tokens, bot.connector, public_url, attachments
         )
         yield
+        await bot.photos.close()
         await session.close()
 
     async def delivery(app: web.Application):

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
+from responder.bot.attachment_policy import (
+    DEFAULT_ATTACHMENT_HOSTS,
+    parse_dev_origins,
+    parse_host_suffixes,
+)
 from responder.store.db import DEFAULT_URL
 
 DEFAULT_CONFIG = Path(__file__).with_name("defaults") / "council.yaml"
@@ -47,6 +53,12 @@ class Settings:
     # Where this service is reachable from outside: officers' photos on cards link here.
     # None: the council file's council.public_url (else http://localhost:3978).
     public_url: str | None = None
+    # Host suffixes officers' photos may be fetched from (https, public addresses only);
+    # the activity's serviceUrl host is always allowed. See responder/bot/attachment_policy.
+    attachment_hosts: tuple[str, ...] = DEFAULT_ATTACHMENT_HOSTS
+    # Development only (refused in production): scheme://host:port origins that may serve
+    # photos over http or from this machine, e.g. a local stand-in for SharePoint.
+    dev_attachment_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -77,6 +89,13 @@ class Settings:
                 if env.get("RESPONDER_PUBLIC_URL")
                 else None
             ),
+            attachment_hosts=(
+                _listed(env, "RESPONDER_ATTACHMENT_HOSTS", parse_host_suffixes)
+                or DEFAULT_ATTACHMENT_HOSTS
+            ),
+            dev_attachment_origins=_listed(
+                env, "RESPONDER_DEV_ATTACHMENT_ORIGINS", parse_dev_origins
+            ),
         )
 
 
@@ -91,6 +110,15 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     if number <= 0:
         raise SettingsError(f"{name}: must be positive, not {number}")
     return number
+
+
+def _listed(
+    env: dict[str, str], name: str, parse: Callable[[str], tuple[str, ...]]
+) -> tuple[str, ...]:
+    try:
+        return parse(env.get(name, ""))
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _public_url(value: str) -> str:

@@ -3,12 +3,15 @@
 Through the front door: real Teams message activities with image attachments to
 /api/messages, the images served by the fake Bot Connector (inline pictures, which need
 the bot's token) and by a file host on 127.0.0.1 (paperclip files' pre-authorised
-downloadUrl, which must never see the token).
+downloadUrl, which must never see the token; allowed as RESPONDER_DEV_ATTACHMENT_ORIGINS).
+A listener on 127.0.0.1 stands for everything internal the bot must never be made to fetch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import time
 import uuid
@@ -23,7 +26,8 @@ from sqlalchemy import select, update
 from support import assert_valid_card
 from teams import card_action, message, personal_conversation
 
-from responder.app import build_app, photos_key
+from responder.app import StartupError, build_app, photos_key
+from responder.bot.attachment_policy import DEFAULT_ATTACHMENT_HOSTS
 from responder.bot.photos import COUNCILLOR, FAILED, NO_TASK, NOT_A_PHOTO, TOO_BIG
 from responder.intake.api import db_key
 from responder.settings import Settings, SettingsError
@@ -52,6 +56,8 @@ class FileHost:
 
     files: dict[str, tuple[str, bytes, bool]] = field(default_factory=dict)  # chunked?
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    # Names answered with a 302 to elsewhere, by target URL.
+    redirects: dict[str, str] = field(default_factory=dict)
     url: str = ""
 
     def app(self) -> web.Application:
@@ -62,6 +68,8 @@ class FileHost:
     async def _get(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.requests.append((name, request.headers.get("Authorization")))
+        if name in self.redirects:
+            raise web.HTTPFound(self.redirects[name])
         if name not in self.files:
             return web.Response(status=404)
         content_type, data, chunked = self.files[name]
@@ -126,9 +134,50 @@ async def files(aiohttp_server) -> FileHost:
     return host
 
 
+@dataclass
+class Listener:
+    """Something internal on 127.0.0.1: counts every connection and request it gets.
+
+    It would answer with a JPEG, so a photo stored from it could not go unnoticed.
+    """
+
+    connections: int = 0
+    requests: list[str] = field(default_factory=list)
+    port: int = 0
+
+    async def start(self) -> None:
+        self._handler = web.Server(self._handle)
+
+        def protocol():
+            self.connections += 1  # before any byte is read: TLS or not, it was reached
+            return self._handler()
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _handle(self, request: web.BaseRequest) -> web.Response:
+        self.requests.append(request.path_qs)
+        return web.Response(body=JPEG, content_type="image/jpeg")
+
+    async def close(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+        await self._handler.shutdown(1)
+
+
 @pytest.fixture
-async def bot(aiohttp_client, database_url, connector) -> Bot:
-    client = await aiohttp_client(build_app(settings_for(database_url, public_url=PUBLIC)))
+async def listener():
+    internal = Listener()
+    await internal.start()
+    yield internal
+    await internal.close()
+
+
+@pytest.fixture
+async def bot(aiohttp_client, database_url, connector, files) -> Bot:
+    settings = settings_for(database_url, public_url=PUBLIC, dev_attachment_origins=(files.url,))
+    client = await aiohttp_client(build_app(settings))
     return Bot(client, connector)
 
 
@@ -436,6 +485,7 @@ async def test_token_goes_to_the_bot_connector_only(
         bot_openid_metadata_url=openid.metadata_url,
         background=False,
         public_url=PUBLIC,
+        dev_attachment_origins=(files.url,),
     )
     client = await aiohttp_client(build_app(settings))
     # Entra ID is out of reach from a test: give the bot's token provider its token.
@@ -482,3 +532,171 @@ def test_public_url_setting():
     for bad in ("responder.example.gov.uk", "ftp://x.example", "https://x.example/?a=1"):
         with pytest.raises(SettingsError, match="RESPONDER_PUBLIC_URL"):
             Settings.from_env({"RESPONDER_PUBLIC_URL": bad})
+
+
+# -- nothing internal is ever fetched ----------------------------------------------------------
+
+
+def refusals(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "responder.bot.photos" and r.levelno >= logging.WARNING
+    ]
+
+
+def as_file(url: str) -> dict:
+    return {"contentType": FILE_INFO, "content": {"downloadUrl": url, "fileType": "jpg"}}
+
+
+def as_picture(url: str) -> dict:
+    return {"contentType": "image/jpeg", "contentUrl": url}
+
+
+@pytest.fixture
+async def guarded_bot(aiohttp_client, database_url, connector, files) -> Bot:
+    """A bot that also allows ``localhost`` as an attachment host (to prove DNS is checked)."""
+    settings = settings_for(
+        database_url,
+        public_url=PUBLIC,
+        dev_attachment_origins=(files.url,),
+        attachment_hosts=(*DEFAULT_ATTACHMENT_HOSTS, "localhost"),
+    )
+    client = await aiohttp_client(build_app(settings))
+    return Bot(client, connector)
+
+
+async def test_internal_addresses_are_refused_and_never_reached(guarded_bot, listener, caplog):
+    bot = guarded_bot
+    await bob_takes_a_task(bot)
+    port = listener.port
+    assert f":{port}/" not in bot.url  # the listener is not the Bot Connector
+    cases = [
+        # Loopback on another port than the Bot Connector's, over http and https.
+        (f"http://127.0.0.1:{port}/x.jpg", "not https"),
+        (f"https://127.0.0.1:{port}/x.jpg", "loopback address"),
+        # An allowed name that resolves to loopback: refused on the resolved address.
+        (f"https://localhost:{port}/x.jpg", "resolved to loopback address"),
+        (f"https://LocalHost:{port}/x.jpg", "resolved to loopback address"),
+        # IP literals are never resolved, so they are checked before any connection; none
+        # of these is ever attempted (the test needs no network).
+        ("https://169.254.169.254/latest/meta-data", "link-local address"),
+        (f"https://[::1]:{port}/x.jpg", "loopback address"),
+        (f"https://[::ffff:127.0.0.1]:{port}/x.jpg", "loopback address"),
+        ("https://10.0.0.1/x.jpg", "private address"),
+        ("https://[fd00::1]/x.jpg", "private address"),
+        # Not a Teams host: refused before any DNS lookup (which would log a DNS error).
+        ("https://evil.example/x.jpg", "host not allowed"),
+        ("https://evilsharepoint.com/x.jpg", "host not allowed"),
+        ("https://bob:secret@sample-my.sharepoint.com/x.jpg", "credentials in URL"),
+        ("http://sample-my.sharepoint.com/x.jpg", "not https"),
+        ("file:///etc/passwd", "not an http(s) URL"),
+    ]
+    for i, (url, reason) in enumerate(cases):
+        caplog.clear()
+        attachment = as_file(url) if i % 2 else as_picture(url)
+        with caplog.at_level(logging.WARNING, logger="responder.bot.photos"):
+            [reply] = await send_photos(bot, "bob", [attachment])
+        assert reply.text == FAILED, url
+        assert refusals(caplog) == [f"photo URL refused: {reason}"], url
+    assert (listener.connections, listener.requests) == (0, [])
+    assert await bot.rows(photos) == []
+    [row] = await bot.rows(tasks)
+    assert (row.photos, row.version) == ([], 2)
+
+
+async def test_a_redirect_to_an_internal_address_is_refused_on_that_hop(
+    guarded_bot, files, listener, caplog
+):
+    bot = guarded_bot
+    await bob_takes_a_task(bot)
+    port = listener.port
+    cases = [
+        (f"http://127.0.0.1:{port}/x.jpg", "not https"),
+        (f"https://localhost:{port}/x.jpg", "resolved to loopback address"),
+        ("https://169.254.169.254/latest/meta-data", "link-local address"),
+        (f"https://[::ffff:127.0.0.1]:{port}/", "loopback address"),
+    ]
+    for i, (target, reason) in enumerate(cases):
+        # From the allowed dev file host (a paperclip file)...
+        files.redirects[f"r{i}.jpg"] = target
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="responder.bot.photos"):
+            [reply] = await send_photos(bot, "bob", [as_file(f"{files.url}/files/r{i}.jpg")])
+        assert reply.text == FAILED, target
+        assert refusals(caplog) == [f"photo URL refused: {reason}"], target
+        # ...and from the (http, local) Bot Connector itself (a pasted picture).
+        bot.connector.attachment_redirects[f"r{i}"] = target
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="responder.bot.photos"):
+            [reply] = await send_photos(
+                bot, "bob", [as_picture(bot.connector.attachment_url(f"r{i}"))]
+            )
+        assert reply.text == FAILED, target
+        assert refusals(caplog) == [f"photo URL refused: {reason}"], target
+    assert [name for name, _ in files.requests] == [f"r{i}.jpg" for i in range(len(cases))]
+    assert (listener.connections, listener.requests) == (0, [])
+
+    # Redirects stay capped at three: a file host sending the bot round in circles.
+    files.requests.clear()
+    files.redirects["loop.jpg"] = f"{files.url}/files/loop.jpg"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="responder.bot.photos"):
+        [reply] = await send_photos(bot, "bob", [as_file(f"{files.url}/files/loop.jpg")])
+    assert reply.text == FAILED
+    assert refusals(caplog) == ["photo download redirected too often"]
+    assert len(files.requests) == 4
+    assert await bot.rows(photos) == []
+
+
+async def test_a_file_host_is_reachable_only_when_listed(
+    aiohttp_client, database_url, connector, files
+):
+    """Without RESPONDER_DEV_ATTACHMENT_ORIGINS the local file host is refused unvisited."""
+    settings = settings_for(database_url, public_url=PUBLIC)
+    bot = Bot(await aiohttp_client(build_app(settings)), connector)
+    await bob_takes_a_task(bot)
+    [reply] = await send_photos(bot, "bob", [files.attachment("IMG_2.jpg", JPEG, "jpg")])
+    assert reply.text == FAILED
+    assert files.requests == []
+    # The http Bot Connector the activity came from is still fine (the Emulator's case).
+    [reply] = await send_photos(bot, "bob", [inline(bot.connector, JPEG)])
+    assert reply.text.startswith("Added the photo to")
+
+
+def test_dev_attachment_origins_are_refused_in_production(database_url):
+    settings = settings_for(
+        database_url,
+        app_id=APP_ID,
+        environment="production",
+        dev_attachment_origins=("http://127.0.0.1:8080",),
+    )
+    with pytest.raises(StartupError, match="RESPONDER_DEV_ATTACHMENT_ORIGINS"):
+        build_app(settings)
+
+
+def test_attachment_settings():
+    assert Settings().attachment_hosts == DEFAULT_ATTACHMENT_HOSTS
+    assert Settings().dev_attachment_origins == ()
+    env = {
+        "RESPONDER_ATTACHMENT_HOSTS": " *.SharePoint.com, files.example.gov.uk., ,",
+        "RESPONDER_DEV_ATTACHMENT_ORIGINS": "http://127.0.0.1:8080, HTTP://LocalHost:9000/",
+    }
+    settings = Settings.from_env(env)
+    assert settings.attachment_hosts == ("sharepoint.com", "files.example.gov.uk")
+    assert settings.dev_attachment_origins == ("http://127.0.0.1:8080", "http://localhost:9000")
+    assert Settings.from_env({"RESPONDER_ATTACHMENT_HOSTS": ""}).attachment_hosts == (
+        DEFAULT_ATTACHMENT_HOSTS
+    )
+    for bad in ("https://x.example", "x.example:443", "a..b", "exa mple.com"):
+        with pytest.raises(SettingsError, match="RESPONDER_ATTACHMENT_HOSTS"):
+            Settings.from_env({"RESPONDER_ATTACHMENT_HOSTS": bad})
+    for bad in (
+        "127.0.0.1:8080",
+        "http://h:1/files",
+        "http://u:p@h:1",
+        "ftp://h:21",
+        "http://h:1/?a",
+    ):
+        with pytest.raises(SettingsError, match="RESPONDER_DEV_ATTACHMENT_ORIGINS"):
+            Settings.from_env({"RESPONDER_DEV_ATTACHMENT_ORIGINS": bad})

@@ -11,8 +11,13 @@ How Teams delivers them:
   uniqueId, fileType}``; the download URL is short-lived and pre-authorised: no token.
 - Every message also carries a ``text/html`` copy of its body, which is ignored.
 
-The bot's token goes only to URLs with the same origin (scheme, host, port) as the
-activity's ``serviceUrl``, hop by hop through redirects, so it never leaks to a file host.
+Where a file may be fetched from is ``responder.bot.attachment_policy``'s to say, hop by
+hop through up to three redirects: https from the Teams hosts that serve attachments (and
+the serviceUrl's), never from a loopback, private or otherwise internal address, checked
+on the addresses connected to. Those requests go through a client session of their own
+whose resolver refuses internal addresses. The bot's token goes only to URLs with the same
+origin (scheme, host, port) as the activity's ``serviceUrl``, so it never leaks to a file
+host.
 Whatever the attachment claims to be, only real JPEG, PNG, GIF and WebP files (by their
 first bytes) of up to 10 MB are kept. Every file of a message is fetched before anything
 is stored: a message is taken whole or not at all.
@@ -30,12 +35,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from botbuilder.schema import Activity
 from microsoft_teams.cards import ActionSet, AdaptiveCard, CardElement, Container
+from yarl import URL
 
+from responder.bot.attachment_policy import (
+    AddressRefused,
+    AttachmentPolicy,
+    GuardedResolver,
+    URLRefused,
+)
 from responder.bot.connector import Connector, TokenProvider, card_activity
 from responder.bot.views import Viewer, render
 from responder.cards.common import execute, line, to_dict
@@ -134,35 +145,6 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def _origin(url: str) -> tuple[str, str, int | None] | None:
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return None
-    if not host or parts.username is not None or parts.password is not None:
-        return None
-    return parts.scheme.lower(), host, port
-
-
-def may_fetch(url: str, service_url: str) -> bool:
-    """https only, except beside a local (http) Bot Connector such as the Emulator's."""
-    origin = _origin(url)
-    service = _origin(service_url)
-    if origin is None:
-        return False
-    return origin[0] == "https" or (
-        origin[0] == "http" and service is not None and service[0] == "http"
-    )
-
-
-def gets_token(url: str, service_url: str) -> bool:
-    """The bot's token goes to the Bot Connector the activity came from, nowhere else."""
-    origin = _origin(url)
-    return origin is not None and origin == _origin(service_url)
-
-
 class PhotoInbox:
     """The bot's side of officers' photos (see the module docstring)."""
 
@@ -175,14 +157,29 @@ class PhotoInbox:
         tokens: TokenProvider,
         connector: Connector,
         public_url: str,
+        policy: AttachmentPolicy | None = None,
     ) -> None:
         self.db = db
         self.domain = domain
         self.clock = clock
-        self.session = session
+        self.session = session  # the Bot Connector's: only for the policy's exempt origins
         self.tokens = tokens
         self.connector = connector
         self.public_url = public_url.rstrip("/")
+        self.policy = policy or AttachmentPolicy()
+        # Everything else: a resolver that refuses internal addresses, asked on every
+        # connection (no DNS cache), and no proxy from the environment (it would resolve
+        # the name instead of us).
+        self._resolver = GuardedResolver()
+        self.guarded = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=self._resolver, use_dns_cache=False),
+            timeout=aiohttp.ClientTimeout(total=30),
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        await self.guarded.close()
+        await self._resolver.close()  # the connector does not close a resolver it was given
 
     # -- a message with photos -----------------------------------------------------------
 
@@ -337,15 +334,23 @@ class PhotoInbox:
         return NewPhoto(kind, data)
 
     async def _download(self, url: str, service_url: str) -> bytes:
+        target: str | URL = url
         for _ in range(MAX_REDIRECTS + 1):
-            if not may_fetch(url, service_url):
-                log.warning("photo URL refused (missing, or not https)")
-                raise DownloadError(FAILED)
-            headers = await self._token_for(url, service_url)
             try:
-                async with self.session.get(url, headers=headers, allow_redirects=False) as resp:
+                hop = self.policy.check(target, service_url)
+            except URLRefused as exc:
+                log.warning("photo URL refused: %s", exc.reason)
+                raise DownloadError(FAILED) from None
+            headers = await self._token_for() if hop.token else {}
+            session = self.guarded if hop.guarded else self.session
+            try:
+                async with session.get(hop.url, headers=headers, allow_redirects=False) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                        url = urljoin(url, resp.headers["Location"])
+                        try:
+                            target = hop.url.join(URL(resp.headers["Location"]))
+                        except ValueError:
+                            log.warning("photo URL refused: malformed redirect")
+                            raise DownloadError(FAILED) from None
                         continue
                     if resp.status != 200:
                         log.warning("photo download answered %s", resp.status)
@@ -358,15 +363,19 @@ class PhotoInbox:
                         if len(data) > MAX_BYTES:
                             raise DownloadError(TOO_BIG)
                     return bytes(data)
+            except aiohttp.ClientConnectorError as exc:
+                if isinstance(exc.os_error, AddressRefused):  # GuardedResolver, after DNS
+                    log.warning("photo URL refused: %s", exc.os_error.reason)
+                else:
+                    log.warning("photo download failed: %s", type(exc).__name__)
+                raise DownloadError(FAILED) from None
             except aiohttp.ClientError as exc:
                 log.warning("photo download failed: %s", type(exc).__name__)
                 raise DownloadError(FAILED) from None
         log.warning("photo download redirected too often")
         raise DownloadError(FAILED)
 
-    async def _token_for(self, url: str, service_url: str) -> dict[str, str]:
-        if not gets_token(url, service_url):
-            return {}
+    async def _token_for(self) -> dict[str, str]:
         try:
             return await self.tokens.header()
         except Exception as exc:  # noqa: BLE001 - MSAL raises several types
