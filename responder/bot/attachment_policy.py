@@ -46,7 +46,8 @@ DEFAULT_ATTACHMENT_HOSTS: tuple[str, ...] = (
     "sharepoint.us",
     # Teams' media store (AMS), where pasted pictures live (e.g. eu-api.asm.skype.com).
     "asm.skype.com",
-    # Teams' own services, e.g. the GCC Bot Connector smba.infra.gcc.teams.microsoft.com.
+    # Teams' own services, e.g. the GCC Bot Connector smba.infra.gcc.teams.microsoft.com
+    # (GCC High and DoD use *.teams.microsoft.us: their serviceUrl host is allowed anyway).
     "teams.microsoft.com",
     # Images in messages as Graph "hosted contents" (.../hostedContents/{id}/$value).
     "graph.microsoft.com",

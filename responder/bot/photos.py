@@ -11,11 +11,10 @@ How Teams delivers them:
   uniqueId, fileType}``; the download URL is short-lived and pre-authorised: no token.
 - Every message also carries a ``text/html`` copy of its body, which is ignored.
 
-Where a file may be fetched from is ``responder.bot.attachment_policy``'s to say, hop by
-hop through up to three redirects: https from the Teams hosts that serve attachments (and
-the serviceUrl's), never from a loopback, private or otherwise internal address, checked
-on the addresses connected to. Those requests go through a client session of their own
-whose resolver refuses internal addresses. The bot's token goes only to URLs with the same
+Where a file may be fetched from, hop by hop through up to three redirects, is for
+``responder.bot.attachment_policy`` to say: https from the Teams hosts that serve
+attachments, never from an internal address (checked on the addresses actually connected
+to, through a client session of its own). The bot's token goes only to URLs with the same
 origin (scheme, host, port) as the activity's ``serviceUrl``, so it never leaks to a file
 host.
 Whatever the attachment claims to be, only real JPEG, PNG, GIF and WebP files (by their
