@@ -136,11 +136,18 @@ class Server:
 
 @asynccontextmanager
 async def server_process(
-    args: Sequence[str], *, start_timeout: float = 60.0, cpus: set[int] | None = None
+    args: Sequence[str],
+    *,
+    start_timeout: float = 60.0,
+    cpus: set[int] | None = None,
+    stderr: Any = None,
 ) -> AsyncIterator[Server]:
     """Start ``python -m bench.server ARGS``, wait for its port, stop it (SIGTERM) on exit.
 
-    ``cpus``: the CPUs the server may run on (``sched_setaffinity``), e.g. one of its own."""
+    ``cpus``: the CPUs the server may run on (``sched_setaffinity``), e.g. one of its own.
+    ``stderr``: where the server's stderr goes (a file, or ``asyncio.subprocess.PIPE``);
+    ours by default. Its stdout is a pipe, read up to the ``PORT`` line: a caller that
+    wants what follows reads ``server.process.stdout`` itself."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -148,6 +155,7 @@ async def server_process(
         *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     try:

@@ -351,6 +351,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--service-id", help="notify: the fake service's id (a UUID)")
     p.add_argument("--secret", help="notify: the secret of its live API key (a UUID)")
+    p.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="the root logger's level (default WARNING; `responder serve` logs at INFO)",
+    )
     p.add_argument("--profile", type=Path, help="write cProfile stats of the run to this file")
     p.add_argument(
         "--profile-on-signal",
@@ -364,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Warnings and errors (e.g. a 500's incident log) go to stderr, marked as the server's.
     logging.basicConfig(
-        level=logging.WARNING,
+        level=getattr(logging, args.log_level),
         format=f"[bench.server {args.kind}] %(levelname)s %(name)s: %(message)s",
     )
     if args.kind in ("baseline", "responder") and args.database is None:
