@@ -3,9 +3,10 @@
     python -m bench [--quick] [--skip NAME ...]
 
 Runs ``bench.intake``, ``bench.teams``, ``bench.notify``, ``bench.councillor``,
-``bench.digest``, ``bench.fuzz`` (if present) and ``bench.resilience`` one after another,
-each as its own process (``--quick`` passed on), each writing its JSON into a fresh
-``bench/results/run/`` directory and its output to ``bench/results/run/<name>.log``.
+``bench.digest``, ``bench.fuzz``, ``bench.fuzz_cards`` (each if present) and
+``bench.resilience`` one after another, each as its own process (``--quick`` passed on),
+each writing its JSON into a fresh ``bench/results/run/`` directory and its output to
+``bench/results/run/<name>.log``.
 Meanwhile a thread samples the peak resident set (``VmHWM``) of every Responder server
 process started under this one (``bench.server responder`` and ``app.py``). Then it prints
 one table (figure, goal, baseline measured in the same run, value, PASS/FAIL) and writes
@@ -31,8 +32,18 @@ from typing import Any
 from bench.common import RESULTS, ROOT, machine, print_rows
 
 RUN_DIR = RESULTS / "run"
-BENCHES = ("intake", "teams", "notify", "councillor", "digest", "fuzz", "resilience")
-TIMEOUT_S = {"councillor": 900, "digest": 600, "resilience": 900}  # others: 600 s
+BENCHES = (
+    "intake",
+    "teams",
+    "notify",
+    "councillor",
+    "digest",
+    "fuzz",
+    "fuzz_cards",
+    "resilience",
+)
+# Others: 600 s. fuzz_cards runs twice (SQLite, then PostgreSQL).
+TIMEOUT_S = {"councillor": 900, "digest": 600, "fuzz_cards": 1200, "resilience": 900}
 
 KEYS = (
     "intake_tasks_per_s",
@@ -51,6 +62,9 @@ KEYS = (
     "crash_duplicates",
     "faults_delivered_pct",
     "fuzz_5xx",
+    "card_fuzz_5xx",
+    "card_fuzz_unauthorised_changes",
+    "card_fuzz_log_leaks",
     "two_instance_doubles",
 )
 
@@ -206,6 +220,13 @@ def figures(
         d.get("fuzz"),
         d.get("resilience"),
     )
+    cards = d.get("fuzz_cards")
+    cards_note = (
+        f"{dig(cards, 'card_fuzz_invokes')} invokes, "
+        + " + ".join(dig(cards, "settings", "databases") or [])
+        if cards
+        else "bench/fuzz_cards.py absent or failed"
+    )
     baseline_ps = dig(intake, "baseline", "per_second")
     echo_ms = dig(councillor, "echo_turn_cpu_ms")
     idle_lag = dig(notify, "result", "idle_lag", "max_lag_ms")
@@ -324,6 +345,30 @@ def figures(
             dig(fuzz, "fuzz_5xx"),
             "-",
             f"{dig(fuzz, 'fuzz_requests')} requests" if fuzz else "bench/fuzz.py absent or failed",
+        ),
+        Row(
+            "card_fuzz_5xx",
+            "0",
+            lambda v: v == 0,
+            dig(cards, "card_fuzz_5xx"),
+            "-",
+            cards_note,
+        ),
+        Row(
+            "card_fuzz_unauthorised_changes",
+            "0",
+            lambda v: v == 0,
+            dig(cards, "card_fuzz_unauthorised_changes"),
+            "-",
+            "by a stranger, other teams' staff, another ward's councillor" if cards else "",
+        ),
+        Row(
+            "card_fuzz_log_leaks",
+            "0",
+            lambda v: v == 0,
+            dig(cards, "card_fuzz_log_leaks"),
+            "-",
+            "submitted card text found in the server's log" if cards else "",
         ),
         Row(
             "two_instance_doubles",
