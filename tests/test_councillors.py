@@ -351,9 +351,17 @@ async def test_a_reply_teams_refuses_does_not_fail_the_turn(bot, caplog):
     assert "Your cases" in words(card)
 
 
-async def test_raise_with_control_characters_is_stored_clean(bot):
-    answers = {"type": "litter", "location": "Northgate\x00, by the gates", "description": "a\x00b"}
+async def test_raise_with_control_characters_is_refused_like_intake(bot):
+    """A NUL (PostgreSQL cannot store it) or another control character in the form is
+    refused with the form shown again, as intake refuses it; nothing is raised."""
+    answers = {"type": "litter", "location": "Northgate\x00, by the gates", "description": "ab"}
     card = await click(bot, "cllr-hughes", "raise", answers)
-    assert "Raised RSP-" in words(card)
-    [task] = await bot.rows(tasks)
-    assert (task.description, task.address) == ("ab", "Northgate, by the gates")
+    assert "The location can't contain control characters." in words(card)
+    assert "Raise task" in words(card)  # the form again, the readable answers kept
+    answers = {"type": "litter", "location": "Northgate", "description": "a\x07b"}
+    card = await click(bot, "cllr-hughes", "raise", answers)
+    assert "The description can't contain control characters." in words(card)
+    assert await bot.rows(tasks) == []
+    answers = {"type": "litter", "location": "Northgate", "description": "tab\there\nline"}
+    card = await click(bot, "cllr-hughes", "raise", answers)
+    assert "Raised RSP-" in words(card)  # tabs and line breaks are ordinary text

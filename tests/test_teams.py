@@ -151,14 +151,20 @@ async def test_someone_else_cannot_act_and_nothing_changes(bot):
     await bot.card_for("bob")
     for person, verb in [
         ("carol", "accept"),
-        ("dan", "accept"),
-        ("cllr-hughes", "accept"),
         ("carol", "handback"),
         ("alice", "accept"),
     ]:
         answer = await bot.click(person, verb, task, version=1, reason="not mine")
         assert answer["statusCode"] == 200
         assert "Only" in texts(answer["value"]), (person, verb)
+    # The ward's councillor may see the case (its public card), not work it.
+    answer = await bot.click("cllr-hughes", "accept", task, version=1)
+    assert "you can follow this one" in texts(answer["value"])
+    assert "Bob" not in texts(answer["value"])  # the public card names no officer
+    # Another team's officer may not even see it: the answer for a task that isn't there.
+    answer = await bot.click("dan", "accept", task, version=1)
+    assert answer == await bot.click("dan", "accept", {"id": 10**6}, version=1)
+    assert answer["statusCode"] == 404 and task["reference"] not in str(answer)
     answer = await bot.click("stranger", "accept", task, version=1)
     assert "don't know you" in texts(answer["value"])
     await bot.settle()

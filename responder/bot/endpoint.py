@@ -22,6 +22,7 @@ from botframework.connector.auth import AuthenticationConstants as Auth
 from msrest.serialization import Model
 
 from responder.bot.handler import ResponderBot
+from responder.incidents import log_incident
 from responder.intake.errors import error_response
 from responder.settings import Settings
 
@@ -59,9 +60,11 @@ class TeamsEndpoint:
         self.tenant_id = (tenant_id or "").lower() or None
 
     async def _on_error(self, turn_context: TurnContext, error: Exception) -> None:
-        # The exception text may quote what the person typed: log its type only.
-        log.error("turn failed: %s", type(error).__name__, exc_info=error)
-        await turn_context.send_activity("Sorry, something went wrong on my side. Try again?")
+        # The exception text may quote what the person typed: type, place and id only.
+        incident = log_incident(log, "turn failed", error)
+        await turn_context.send_activity(
+            f"Sorry, something went wrong on my side (incident {incident}). Try again?"
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not request.content_type.endswith("json"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
@@ -21,22 +20,35 @@ from botbuilder.schema import (
 )
 from sqlalchemy import Connection
 
+from responder.bot.card_inputs import (
+    ATTACH,
+    CASE_VERBS,
+    RAISE,
+    VIEW_VERBS,
+    BadClick,
+    Click,
+    read_click,
+    text_problem,
+)
 from responder.bot.connector import Connector, card_activity
-from responder.bot.photos import ATTACH, PhotoInbox
-from responder.bot.raise_dialog import ABANDONED_AFTER, RAISE, RaiseDialog, state_key, touched_at
+from responder.bot.photos import PhotoInbox
+from responder.bot.raise_dialog import ABANDONED_AFTER, RaiseDialog, state_key, touched_at
 from responder.bot.views import Viewer, render
 from responder.cards.lists import notice_card
 from responder.config.model import Person
 from responder.dialogs.chat import STRANGER, Chat, Reply, help_for
 from responder.dialogs.intents import Parser
 from responder.dialogs.raising import RaiseError, raise_task
+from responder.incidents import log_incident
 from responder.store.bot_storage import DatabaseStorage
 from responder.store.db import Database
 from responder.store.teams_state import link_channel, save_conversation, set_teams_user_id
 from responder.tasks.actions import ActionRequest, act
+from responder.tasks.cases import find_case
 from responder.tasks.commands import Domain
 from responder.tasks.geocode import Geocoder
 from responder.tasks.lifecycle import Action
+from responder.tasks.visibility import NOT_VISIBLE
 
 log = logging.getLogger("responder.bot")
 
@@ -195,10 +207,10 @@ class ResponderBot(ActivityHandler):
         if reply.card is not None:
             return card_activity(reply.card)
         if reply.task_card_for is not None and person is not None:
-            card = await self._task_card(person, reply.task_card_for, None)
+            card = await self.visible_card(person, reply.task_card_for, None)
             if card is not None:
                 return card_activity(card)
-            return {"type": "message", "text": "That task no longer exists."}
+            return {"type": "message", "text": NOT_VISIBLE}
         return {"type": "message", "text": reply.text or "", "textFormat": "markdown"}
 
     async def _send(self, turn_context: TurnContext, replies: list[Reply], person) -> None:
@@ -313,49 +325,71 @@ class ResponderBot(ActivityHandler):
         activity = turn_context.activity
         if activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
-        value: Any = activity.value if isinstance(activity.value, dict) else {}
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
-        verb = action.get("verb")
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        try:
+            return await self._card_click(turn_context)
+        except Exception as exc:  # noqa: BLE001 - a card must get an answer, not a 501
+            # Type and place only: the exception may quote what was typed (SQL parameters).
+            incident = log_incident(log, "card action failed", exc)
+            return _error_response(
+                500,
+                "InternalError",
+                f"Sorry, something went wrong on my side (incident {incident}). Try again?",
+            )
+
+    async def _card_click(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
         person = self.person_of(activity)
-        if verb == RAISE:
-            return await self._raise_from_card(turn_context, person, data)
-        if verb == ATTACH and self.photos is not None:
+        if person is None:  # the same answer whatever the click names
+            return _card_response(notice_card(STRANGER))
+        try:
+            click = read_click(activity.value)
+        except BadClick as exc:
+            return _error_response(400, "BadRequest", exc.message)
+        if click.verb == RAISE:
+            return await self._raise_from_card(turn_context, person, click)
+        assert click.task_id is not None  # read_click guarantees one for every other verb
+        # Whether the person may see the task is settled before anything else is said.
+        if not await self._may_see(person, click.task_id):
+            return _not_visible()
+        if click.verb == ATTACH and self.photos is not None:
+            if click.problem is not None:
+                return _card_response(notice_card(click.problem))
+            data = {"taskId": click.task_id, "photos": click.fields["photos"]}
             return _card_response(await self.photos.attach_click(person, data))
-        task_id = data.get("taskId")
-        if not isinstance(task_id, int) or isinstance(task_id, bool):
-            return _error_response(400, "BadRequest", "This card has no task id.")
-        version = data.get("version")
-        version = version if isinstance(version, int) and not isinstance(version, bool) else None
-        now = self.clock()
+        if click.problem is not None:
+            return await self._card_or_gone(person, click.task_id, click.problem)
+        if click.verb in VIEW_VERBS or click.verb == "case":
+            return await self._card_or_gone(person, click.task_id, None)
+        if click.verb in CASE_VERBS:
+            return await self._follow_click(person, click.verb == "follow", click.task_id)
+        return await self._task_click(person, click)
 
-        if verb in ("refresh", "open"):
-            return await self._current_card(person, task_id, now, None)
-        if verb in ("case", "follow", "unfollow"):
-            return await self._case_click(person, verb, task_id)
-        if verb not in _VERBS:
-            return _error_response(400, "BadRequest", f"Unknown action '{verb}'.")
-        if person is None:
-            return await self._current_card(None, task_id, now, STRANGER)
+    async def _may_see(self, person: Person, task_id: int) -> bool:
+        scope = self.chat.scope(person)
+        found = await self.db.query(lambda conn: find_case(conn, self.domain, scope, task_id))
+        return found is not None
 
-        def text(name: str) -> str | None:
-            v = data.get(name)
-            return v if isinstance(v, str) else None
-
+    async def _task_click(self, person: Person, click: Click) -> InvokeResponse:
+        """Accept, start, update, complete, hand back or reassign, if this person may."""
+        assert click.task_id is not None
+        if person.role == "councillor":  # councillors follow cases; the team works them
+            return await self._card_or_gone(person, click.task_id, COUNCILLORS_FOLLOW)
+        fields = click.fields
         request = ActionRequest(
-            task_id=task_id,
-            action=_VERBS[verb],
+            task_id=click.task_id,
+            action=_VERBS[click.verb],
             person_id=person.id,
-            expected_version=version,
-            note=text("note"),
-            outcome=text("outcome"),
-            reason=text("reason"),
-            officer=text("officer"),
+            expected_version=fields.get("version"),
+            note=fields.get("note"),
+            outcome=fields.get("outcome"),
+            reason=fields.get("reason"),
+            officer=fields.get("officer"),
         )
+        now = self.clock()
         try:
             result = await act(self.db, self.domain, request, now)
         except LookupError:
-            return _error_response(404, "NotFound", "That task no longer exists.")
+            return _not_visible()
         rendered = await self.db.query(
             lambda conn: render(
                 conn, self.domain, result.task, Viewer(person.id), now, result.notice
@@ -364,42 +398,59 @@ class ResponderBot(ActivityHandler):
         assert rendered is not None
         return _card_response(rendered[1])
 
-    async def _case_click(self, person: Person | None, verb: str, task_id: int) -> InvokeResponse:
-        """Open a case (councillors' public view, staff's task card), follow or unfollow."""
-        if person is None:
-            return _card_response(notice_card(STRANGER))
-        notice = None
-        if verb != "case":
-            following = await self.chat.set_following(person, task_id, verb == "follow")
-            if following is None:
-                return _card_response(notice_card("You can't see that case."))
-            notice = (
-                "You're following this case: I'll tell you when its status changes."
-                if verb == "follow"
-                else "You've stopped following this case."
-            )
-        if person.role != "councillor" and verb == "case":
-            card = await self._task_card(person, task_id, None)
-        else:
-            card = await self.chat.case_card(person, task_id, notice)
-        if card is None:
-            return _card_response(notice_card("You can't see that case."))
-        return _card_response(card)
+    async def _follow_click(self, person: Person, on: bool, task_id: int) -> InvokeResponse:
+        if await self.chat.set_following(person, task_id, on) is None:
+            return _not_visible()
+        notice = (
+            "You're following this case: I'll tell you when its status changes."
+            if on
+            else "You've stopped following this case."
+        )
+        card = await self.chat.case_card(person, task_id, notice)
+        return _card_response(card) if card is not None else _not_visible()
+
+    async def _card_or_gone(
+        self, person: Person, task_id: int, notice: str | None
+    ) -> InvokeResponse:
+        card = await self.visible_card(person, task_id, notice)
+        return _card_response(card) if card is not None else _not_visible()
+
+    async def visible_card(self, person: Person, task_id: int, notice: str | None) -> dict | None:
+        """The card this person gets for a task, or None if they may not see it.
+
+        The team (and the assignee) get the task card with its actions; everyone else who
+        may see the task (its ward's councillor, a follower) gets the public case card.
+        """
+        scope = self.chat.scope(person)
+        now = self.clock()
+
+        def read(conn: Connection) -> dict | bool | None:
+            task = find_case(conn, self.domain, scope, task_id)
+            if task is None:
+                return None
+            if not scope.sees_internals(task.team, task.assignee):
+                return False
+            rendered = render(conn, self.domain, task, Viewer(person.id), now, notice)
+            return rendered[1] if rendered is not None else None
+
+        card = await self.db.query(read)
+        if card is False:
+            return await self.chat.case_card(person, task_id, notice)
+        return card if isinstance(card, dict) else None
 
     async def _raise_from_card(
-        self, turn_context: TurnContext, person: Person | None, data: dict
+        self, turn_context: TurnContext, person: Person, click: Click
     ) -> InvokeResponse:
-        if person is None:
-            return _card_response(notice_card(STRANGER))
-        answers = {k: data.get(k) if isinstance(data.get(k), str) else None for k in _FORM}
+        answers = {k: click.fields.get(k) for k in _FORM}
+        if click.problem is not None:
+            return _card_response(self.chat.raise_form(click.problem, _shown_again(answers)))
         key = turn_context.activity.id or ""
         try:
             result = await raise_task(
                 self.db, self.domain, self.geocoder, person, answers, key, self.clock()
             )
         except RaiseError as exc:
-            values = {k: v for k, v in answers.items() if v}
-            return _card_response(self.chat.raise_form(exc.message, values))
+            return _card_response(self.chat.raise_form(exc.message, _shown_again(answers)))
         # The form was used: the questions asked in chat beside it are no longer needed.
         dialog = await self.dialogs.create_context(turn_context)
         if dialog.active_dialog is not None:
@@ -407,26 +458,21 @@ class ResponderBot(ActivityHandler):
         card = await self.chat.case_card(person, result.task.id, self._raised_words(result))
         return _card_response(card or notice_card(self._raised_words(result)))
 
-    async def _task_card(self, person: Person, task_id: int, notice: str | None) -> dict | None:
-        now = self.clock()
-        rendered = await self.db.query(
-            lambda conn: render(conn, self.domain, task_id, Viewer(person.id), now, notice)
-        )
-        return rendered[1] if rendered is not None else None
-
-    async def _current_card(
-        self, person: Person | None, task_id: int, now: datetime, notice: str | None
-    ) -> InvokeResponse:
-        viewer = Viewer(person_id=person.id if person else "?")
-        rendered = await self.db.query(
-            lambda conn: render(conn, self.domain, task_id, viewer, now, notice)
-        )
-        if rendered is None:
-            return _error_response(404, "NotFound", "That task no longer exists.")
-        return _card_response(rendered[1])
-
 
 _FORM = ("type", "location", "description")
+COUNCILLORS_FOLLOW = "The team works on cases; you can follow this one to hear when it moves."
+
+
+def _not_visible() -> InvokeResponse:
+    """Missing, or not this person's to see: one answer for both."""
+    return _error_response(404, "NotFound", NOT_VISIBLE)
+
+
+def _shown_again(answers: dict[str, str | None]) -> dict[str, str]:
+    """A refused form's answers to show again: the readable ones, as typed."""
+    return {
+        k: v for k, v in answers.items() if isinstance(v, str) and v and text_problem(k, v) is None
+    }
 
 
 def _has_files(activity: Activity) -> bool:

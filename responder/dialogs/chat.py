@@ -1,7 +1,7 @@
 """What the bot says back: one command from one known person in, replies out.
 
 Not Teams-shaped: replies are text or card JSON, and the bot edge sends them. Everything
-a person sees is read through their ``Scope`` (tasks/cases.py), so the reply is built
+a person sees is read through their ``Scope`` (tasks/visibility.py), so the reply is built
 from their permissions rather than filtered afterwards.
 """
 
@@ -33,6 +33,7 @@ from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.queries import open_tasks_for
 from responder.tasks.records import TaskRecord
 from responder.tasks.reference import parse_reference
+from responder.tasks.visibility import Scope, scope_of
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,13 @@ class Chat:
         self.domain = domain
         self.clock = clock
         council = domain.council
-        self._scopes = {p.id: cases.scope_of(council, p) for p in council.file.people}
+        self._scopes = {p.id: scope_of(council, p) for p in council.file.people}
         self.ward_names = tuple(w.name for w in council.wards)
 
-    def scope(self, person: Person) -> cases.Scope:
-        return self._scopes.get(person.id) or cases.scope_of(self.domain.council, person)
+    def scope(self, person: Person | None) -> Scope:
+        if person is None:
+            return scope_of(self.domain.council, None)
+        return self._scopes.get(person.id) or scope_of(self.domain.council, person)
 
     async def answer(self, person: Person, command: Command) -> list[Reply]:
         name = command.name

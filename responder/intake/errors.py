@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from responder.incidents import log_incident
 
 log = logging.getLogger("responder.http")
 
@@ -54,14 +54,8 @@ async def json_errors(
         )
     except Exception as exc:
         # Exception messages may quote request data (personal data): log the type and where.
-        incident = uuid.uuid4().hex[:12]
-        where = "".join(traceback.format_tb(exc.__traceback__)[-3:])
-        log.error(
-            "unhandled %s on %s %s (incident %s)\n%s",
-            type(exc).__name__,
-            request.method,
-            request.path,
-            incident,
-            where,
-        )
+        # The route's pattern, not the path: a path can carry what the client sent.
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "?"
+        incident = log_incident(log, f"unhandled on {request.method} {route}", exc)
         return error_response(500, "internal", f"Something went wrong (incident {incident}).")

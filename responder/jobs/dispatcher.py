@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from responder.incidents import log_incident
 from responder.store.db import Database
 from responder.store.schema import outbox
 
@@ -153,7 +154,7 @@ class Dispatcher:
             else:
                 outcome = await handler(message)
         except Exception as exc:  # a bug in a handler must not lose the row: retry it
-            log.exception("handler for %s row %d failed", message.kind, message.id)
+            log_incident(log, f"handler for {message.kind} row {message.id} failed", exc)
             outcome = Retry(f"{type(exc).__name__} in the handler")
         await self.record(message, outcome)
 

@@ -1,8 +1,8 @@
 """Cases as councillors and staff see them: who may see what, follows, public history.
 
-Every read here takes a ``Scope`` and puts it in the query's WHERE clause, so a reply is
-built from what the viewer may see rather than filtered after the fact. Councillors see
-their wards' cases and any case they follow; officers and managers see their teams' work.
+Every read here takes a ``Scope`` (``tasks/visibility.py``, the one rule of who may see
+what) and puts it in the query's WHERE clause, so a reply is built from what the viewer may
+see rather than filtered after the fact.
 """
 
 from __future__ import annotations
@@ -13,24 +13,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     and_,
     bindparam,
     delete,
-    false,
     func,
     literal_column,
-    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from responder.config.model import Council, Person
 from responder.store.outbox import outbox_row
 from responder.store.schema import follows, task_events, tasks
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.records import TaskRecord
+from responder.tasks.visibility import Scope, task_id_of
 
 if TYPE_CHECKING:  # commands imports this module
     from responder.tasks.commands import Domain
@@ -57,46 +54,6 @@ PUBLIC_EVENTS: dict[str, str] = {
     "cancel": "Cancelled",
 }
 _OPEN = [s.value for s in OPEN_STATUSES]
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What one person may see, worked out once from the council file."""
-
-    person_id: str
-    wards: frozenset[str]  # wards a councillor represents
-    teams: frozenset[str]  # teams an officer works in or a manager runs
-
-    def ward_allowed(self, council: Council, ward: str) -> bool:
-        return ward in self.wards or any(
-            ward in (council.team(t).wards if council.team(t) else ()) for t in self.teams
-        )
-
-    def visible(self) -> ColumnElement[bool]:
-        """The WHERE clause: tasks this person may see."""
-        followed = select(follows.c.task_id).where(follows.c.person_id == self.person_id)
-        clauses: list[ColumnElement[bool]] = [tasks.c.id.in_(followed)]
-        if self.wards:
-            clauses.append(tasks.c.ward.in_(sorted(self.wards)))
-        if self.teams:
-            clauses.append(tasks.c.team.in_(sorted(self.teams)))
-        return or_(*clauses)
-
-    def in_ward(self, ward: str) -> ColumnElement[bool]:
-        """Open work in one ward: all of it for its councillor, the own teams' for staff."""
-        if ward in self.wards:
-            return tasks.c.ward == ward
-        if self.teams:
-            return and_(tasks.c.ward == ward, tasks.c.team.in_(sorted(self.teams)))
-        return false()
-
-
-def scope_of(council: Council, person: Person) -> Scope:
-    teams = frozenset(
-        t.code for t in council.file.teams if person.id in t.officers or person.id in t.managers
-    )
-    wards = frozenset(person.wards) if person.role == "councillor" else frozenset()
-    return Scope(person.id, wards, teams)
 
 
 # -- reads -----------------------------------------------------------------------------------
@@ -229,7 +186,12 @@ def ward_summary(
 
 
 def find_case(conn: Connection, domain: Domain, scope: Scope, task_id: int) -> TaskRecord | None:
-    """The case, if this person may see it; None whether it is missing or not theirs."""
+    """The case, if this scope may see it; None whether it is missing or not theirs.
+
+    Every path that shows one task reads it here, so they cannot decide differently.
+    """
+    if task_id_of(task_id) is None:  # out of the database's range: no such task
+        return None
     row = conn.execute(select(tasks).where(tasks.c.id == task_id, scope.visible())).first()
     return TaskRecord.from_row(row, domain.prefix) if row is not None else None
 
