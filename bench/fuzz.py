@@ -511,6 +511,8 @@ class Generator:
                     "application/xml",
                     "image/png",
                     "application/jsonx",
+                    "text/plain",
+                    None,  # no Content-Type at all
                 ]
             )
             return Case("content type", "POST", "/api/tasks", good, ctype, statuses=(415,))

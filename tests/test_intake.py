@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -331,9 +332,39 @@ async def test_body_over_one_megabyte_is_413(client):
     assert await rows(client, tasks) == []
 
 
-async def test_wrong_content_type_is_415(client):
-    resp = await client.post("/api/tasks", data={"type": "litter"}, headers=AUTH)
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/octet-stream", "text/json"],
+)
+async def test_anything_but_json_is_415_and_changes_nothing(client, content_type):
+    raw = json.dumps(report()).encode()  # a valid report, but not sent as JSON
+    resp = await client.post("/api/tasks", data=raw, headers={**AUTH, "Content-Type": content_type})
+    assert resp.status == 415, await resp.text()
+    assert (await resp.json())["error"] == "unsupported_media_type"
+    assert await rows(client, tasks) == []
+
+
+async def test_no_content_type_is_415(client):
+    resp = await client.post(
+        "/api/tasks",
+        data=json.dumps(report()).encode(),
+        headers=AUTH,
+        skip_auto_headers=("Content-Type",),
+    )
     assert resp.status == 415
+    assert await rows(client, tasks) == []
+
+
+async def test_json_with_a_charset_or_a_json_suffix_is_read(client):
+    for content_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        body = report(external_id=content_type)
+        resp = await client.post(
+            "/api/tasks",
+            data=json.dumps(body).encode(),
+            headers={**AUTH, "Content-Type": content_type},
+        )
+        assert resp.status in (200, 201), await resp.text()  # the second: a duplicate
+        assert (await resp.json())["reference"] == "RSP-1001"
 
 
 @pytest.mark.parametrize(
@@ -345,6 +376,10 @@ async def test_wrong_content_type_is_415(client):
         (lambda b: b["location"].update(lat=91), "location.lat", "at most 90"),
         (lambda b: b["location"].update(lon=-181), "location.lon", "at least -180"),
         (lambda b: b["location"].update(lat="north"), "location.lat", "must be a number"),
+        # Issue 13: JSON true/false and numeric strings are not numbers.
+        (lambda b: b["location"].update(lat=True), "location.lat", "must be a number"),
+        (lambda b: b["location"].update(lon=False), "location.lon", "must be a number"),
+        (lambda b: b["location"].update(lat="51.9"), "location.lat", "must be a number"),
         (
             lambda b: b["location"].update(lat=OUTSIDE[0], lon=OUTSIDE[1]),
             "location",

@@ -70,8 +70,9 @@ class _NoNul(BaseModel):
 
 class Location(_NoNul):
     model_config = ConfigDict(extra="ignore")
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=False)
+    # Strict: a JSON number only. Lax mode would read true as 1.0 and "51.9" as 51.9.
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
     address: str | None = Field(default=None, max_length=500)
 
 
