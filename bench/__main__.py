@@ -43,7 +43,7 @@ BENCHES = (
     "resilience",
 )
 # Others: 600 s. fuzz_cards runs twice (SQLite, then PostgreSQL).
-TIMEOUT_S = {"councillor": 900, "digest": 600, "fuzz_cards": 1200, "resilience": 900}
+TIMEOUT_S = {"councillor": 900, "digest": 600, "fuzz_cards": 1500, "resilience": 900}
 
 KEYS = (
     "intake_tasks_per_s",

@@ -41,9 +41,11 @@ Checks, each a count whose goal is 0:
   "value": ...}`` (an error's value with ``code`` and ``message``); a malformed activity may
   be a 4xx with a JSON ``error`` and ``message`` instead;
 - **unauthorised changes**: the database read directly (SQLAlchemy, read-only) before and
-  after each hostile phase, once the outbox owes nothing more for the targets: per target its
-  status, assignee, version, priority and photo list, its number of events and of stored
-  photos, and who follows it; every difference counts;
+  after each hostile phase, once the outbox owes nothing more for the targets (or after
+  5 s: Teams' pacing can hold cards longer): per target its status, assignee, version,
+  priority and photo list, its number of events (but the dispatcher's "undelivered") and
+  of stored photos, and who follows it; every difference counts (the same snapshots
+  around the allowed phase give ``allowed_changes``, for information: they see changes);
 - **content leaks**: a hostile actor's answer (or anything the bot sent to a hostile
   actor's conversation during a hostile phase) holding a target's reference, its
   description's or address's marker, a marker of text someone else submitted, or, for an
@@ -93,7 +95,7 @@ from bench.common import (
     print_rows,
     server_process,
 )
-from bench.fuzz import INJECTION, UNICODE, Raw, encode, nested
+from bench.fuzz import INJECTION, MAX_BODY, UNICODE, Raw, encode, nested
 from bench.server import BENCH_KEY_SECRET
 from responder.config import load_council
 from responder.store.db import async_url
@@ -497,10 +499,13 @@ class Generator:
             else:
                 activity[broken] = rng.choice([None, "x", 7, []])
         body = encode(activity)
-        try:
-            json.loads(body)
-        except (ValueError, RecursionError):
-            malformed = True  # a 5000-digit integer: not JSON a parser reads
+        if len(body) > MAX_BODY:
+            malformed = True  # e.g. 1,000 photo tokens twice over: a 413 is right
+        else:
+            try:
+                json.loads(body)
+            except (ValueError, RecursionError):
+                malformed = True  # a 5000-digit integer: not JSON a parser reads
         kind = f"{verb!r:.30} taskId={id_kind} {shape}"
         return Invoke(kind, actor, hostile, body, frozenset(marks), target, malformed)
 
@@ -636,7 +641,9 @@ async def snapshot(engine: AsyncEngine, ids: list[int]) -> dict[str, Any]:
             (
                 await conn.execute(
                     select(task_events.c.task_id, func.count())
-                    .where(task_events.c.task_id.in_(ids))
+                    # Not the dispatcher's own "card not delivered" entries (a card
+                    # paced for minutes or refused by the connector): nobody's click.
+                    .where(task_events.c.task_id.in_(ids), task_events.c.action != "undelivered")
                     .group_by(task_events.c.task_id)
                 )
             ).all()
@@ -689,7 +696,7 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return found
 
 
-async def settle(engine: AsyncEngine, ids: list[int], wait_s: float = 20.0) -> int:
+async def settle(engine: AsyncEngine, ids: list[int], wait_s: float = 5.0) -> int:
     """Wait until the outbox owes nothing for these tasks; how many rows still do."""
     deadline = time.monotonic() + wait_s
     while True:
@@ -938,10 +945,15 @@ async def run_database(args: argparse.Namespace, database: str, invokes: int) ->
                         ("hostile 2", True, hostile_each),
                     ]
                     changes: list[str] = []
+                    allowed_changes = 0
                     unsettled = 0
                     for name, hostile, count in phases:
                         print(f"[{database}] {name}: {count} invokes ...", flush=True)
                         if not hostile:
+                            # Snapshots around this phase too: the changes the allowed
+                            # actors make show that the snapshots see changes at all.
+                            await settle(engine, ids)
+                            before = await snapshot(engine, ids)
                             await drive(
                                 server.base,
                                 gen,
@@ -952,6 +964,8 @@ async def run_database(args: argparse.Namespace, database: str, invokes: int) ->
                                 args.concurrency,
                                 tally,
                             )
+                            await settle(engine, ids)
+                            allowed_changes = len(differences(before, await snapshot(engine, ids)))
                             # The tasks as they are now, for phase 3's clicks and checks.
                             now_tasks = await read_tasks(engine, load_council_prefix())
                             gen.update(now_tasks)
@@ -984,6 +998,7 @@ async def run_database(args: argparse.Namespace, database: str, invokes: int) ->
                     for c in changes[:20]:
                         tally.note(f"unauthorised change: {c}")
                     result["unsettled_outbox_rows"] = unsettled
+                    result["allowed_changes"] = allowed_changes
                     result["valid"] = True
                     await asyncio.sleep(0.5)  # the last log lines
                 drainer.cancel()
@@ -1072,6 +1087,7 @@ FIGURES = (
     ("from hostile actors", "hostile_invokes", None),
     ("from allowed actors", "allowed_invokes", None),
     ("target tasks (sc-north)", "target_tasks", None),
+    ("changes by allowed actors (info)", "allowed_changes", None),
     ("5xx", "5xx", "0"),
     ("bad answers", "bad_answers", "0"),
     ("unauthorised changes", "unauthorised_changes", "0"),
