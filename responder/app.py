@@ -18,6 +18,7 @@ from responder.bot.handler import ResponderBot
 from responder.bot.pacing import TeamsPacer
 from responder.bot.photos import PhotoInbox
 from responder.config import Council, load_council
+from responder.incidents import keep_data_out_of_logs
 from responder.intake import api as intake
 from responder.intake import photos as photo_files
 from responder.intake.errors import json_errors
@@ -103,6 +104,7 @@ async def settle_heap(app: web.Application) -> None:
 def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     """The aiohttp application. The council file is loaded now, so a bad one stops start-up."""
     council = load_council(settings.config_path)
+    keep_data_out_of_logs()
     if not settings.app_id:
         if settings.environment == "production":
             raise StartupError(

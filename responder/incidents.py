@@ -36,3 +36,16 @@ def log_incident(log: logging.Logger, what: str, exc: BaseException) -> str:
         where(exc) or "?",
     )
     return incident
+
+
+# Libraries that log the data they handle at DEBUG: aiosqlite logs every statement with
+# its parameters (notes, contact details). Held at INFO even when an operator turns
+# debugging on, so no log level puts what people typed in the log.
+_DATA_LOGGERS = ("aiosqlite",)
+
+
+def keep_data_out_of_logs() -> None:
+    for name in _DATA_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
