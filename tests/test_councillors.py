@@ -358,6 +358,7 @@ async def test_raise_with_control_characters_is_refused_like_intake(bot):
     card = await click(bot, "cllr-hughes", "raise", answers)
     assert "The location can't contain control characters." in words(card)
     assert "Raise task" in words(card)  # the form again, the readable answers kept
+    assert "ab" in words(card).split("\n") and "Northgate\x00" not in words(card)
     answers = {"type": "litter", "location": "Northgate", "description": "a\x07b"}
     card = await click(bot, "cllr-hughes", "raise", answers)
     assert "The description can't contain control characters." in words(card)

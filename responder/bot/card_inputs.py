@@ -73,18 +73,16 @@ class BadClick(Exception):
 class Click:
     verb: str
     task_id: int | None  # None only for ``raise``
-    fields: dict[str, Any] = field(default_factory=dict)  # the validated inputs
+    # The validated inputs (with a problem: those still readable, to show a form again).
+    fields: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None  # a refused input, in words; nothing may change then
 
 
 def text_problem(name: str, value: str) -> str | None:
-    """Why ``value`` cannot be stored as text, in words; None when it can."""
+    """Why ``value`` cannot be kept as text, in words; None when it can. (Lone surrogates
+    never get here: pydantic refuses them as unreadable strings.)"""
     if _CONTROL.search(value):
         return f"The {_WORDS.get(name, name)} can't contain control characters."
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: PostgreSQL cannot store it
-        return f"The {_WORDS.get(name, name)} has characters I can't read."
     return None
 
 
@@ -164,11 +162,11 @@ def read_click(value: object) -> Click:
     fields.pop("taskId", None)
     for name, item in fields.items():
         texts = item if isinstance(item, list) else [item]
-        for text in texts:
-            if isinstance(text, str):
-                problem = text_problem(name, text)
-                if problem is not None:
-                    return Click(verb, task_id, problem=problem)
         if name == "photos" and not all(0 < len(t) <= MAX_TOKEN for t in texts):
             return Click(verb, task_id, problem=f"This card sent a {_WORDS[name]} I couldn't read.")
+        for value in texts:
+            problem = text_problem(name, value) if isinstance(value, str) else None
+            if problem is not None:  # the other inputs are kept, to show a form again
+                readable = {k: v for k, v in fields.items() if k != name}
+                return Click(verb, task_id, readable, problem)
     return Click(verb, task_id, fields)

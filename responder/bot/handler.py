@@ -28,7 +28,6 @@ from responder.bot.card_inputs import (
     BadClick,
     Click,
     read_click,
-    text_problem,
 )
 from responder.bot.connector import Connector, card_activity
 from responder.bot.photos import PhotoInbox
@@ -469,10 +468,8 @@ def _not_visible() -> InvokeResponse:
 
 
 def _shown_again(answers: dict[str, str | None]) -> dict[str, str]:
-    """A refused form's answers to show again: the readable ones, as typed."""
-    return {
-        k: v for k, v in answers.items() if isinstance(v, str) and v and text_problem(k, v) is None
-    }
+    """A refused form's readable answers, to show again as typed."""
+    return {k: v for k, v in answers.items() if v}
 
 
 def _has_files(activity: Activity) -> bool:
