@@ -506,7 +506,7 @@ class Generator:
                 json.loads(body)
             except (ValueError, RecursionError):
                 malformed = True  # a 5000-digit integer: not JSON a parser reads
-        kind = f"{verb!r:.30} taskId={id_kind} {shape}"
+        kind = f"{verb!r:.30} taskId={id_kind} {str(task_id)[:24]!r} {shape}"
         return Invoke(kind, actor, hostile, body, frozenset(marks), target, malformed)
 
 
