@@ -6,13 +6,9 @@ from sqlalchemy import Connection, select
 
 from responder.store.db import Database
 from responder.store.schema import task_events, tasks
-from responder.tasks.commands import Domain, load_task
+from responder.tasks.commands import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES
 from responder.tasks.records import EventRecord, TaskRecord
-
-
-async def get_task(db: Database, domain: Domain, task_id: int) -> TaskRecord | None:
-    return await db.query(lambda conn: load_task(conn, domain, task_id))
 
 
 async def task_history(db: Database, task_id: int) -> list[EventRecord]:
