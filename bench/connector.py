@@ -1,6 +1,6 @@
 """A fake Bot Connector for the benchmarks, served by ``python -m bench.server connector``.
 
-It answers the Bot Connector REST calls a bot makes (the logic of tests/fake_connector.py,
+It answers the Bot Connector REST calls a bot makes (the logic of fakes/connector.py,
 without the scripted failures): POST an activity to a conversation or as a reply (201 with
 a new id), PUT to update one (200). Each answer waits ``latency`` seconds, as Teams' bot
 service takes a while. Every request is logged with the ``time.monotonic()`` at which it

@@ -5,7 +5,7 @@
 For each database (SQLite, then PostgreSQL; ``--database`` picks one), starts Responder as a
 process (``bench/server.py responder --background --no-scheduler --log-level INFO``: no
 MicrosoftAppId, so unauthenticated local mode; its stdout and stderr captured), a fake Bot
-Connector in this process (``tests/fake_connector.py``) as every activity's ``serviceUrl``,
+Connector in this process (``fakes/connector.py``) as every activity's ``serviceUrl``,
 and then:
 
 1. **seed**: installs every person of ``examples/council.yaml`` and a stranger (a
@@ -88,7 +88,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bench.common import (
     COUNCIL_FILE,
     RESULTS,
-    ROOT,
     ServerStartError,
     machine,
     make_bodies,
@@ -97,17 +96,12 @@ from bench.common import (
 )
 from bench.fuzz import INJECTION, MAX_BODY, UNICODE, Raw, encode, nested
 from bench.server import BENCH_KEY_SECRET
+from fakes import teams as teams_json  # Teams activity JSON
+from fakes.connector import FakeConnector
 from responder.config import load_council
 from responder.store.db import async_url
 from responder.store.schema import follows, outbox, photos, task_events, tasks
 from responder.tasks.reference import format_reference
-
-TESTS = ROOT / "tests"
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-import teams as teams_json  # noqa: E402  (tests/teams.py: Teams activity JSON)
-from fake_connector import FakeConnector  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/responder_bench"

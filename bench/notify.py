@@ -3,7 +3,7 @@ event loop's lag meanwhile.
 
     python -m bench.notify [--quick | --messages N] [--notify-latency 0.1]
 
-Three processes: a fake GOV.UK Notify (``bench.server notify``: ``tests/fake_notify.py``,
+Three processes: a fake GOV.UK Notify (``bench.server notify``: ``fakes/notify.py``,
 which checks the JWT and the body and models Notify's rate-limit bucket, answering 429
 past it), Responder (``bench.server responder``, SQLite in a temporary directory, the
 example council) and this one. A backlog of N reports whose reporters ask for e-mail

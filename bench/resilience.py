@@ -3,8 +3,8 @@
     python -m bench.resilience [--quick] [--only crash|faults|two] [--postgres-url URL]
 
 The first two are the core of ``tests/test_durability.py``, counted instead of asserted;
-the fakes (``tests/fake_connector.py``, ``tests/fake_notify.py``) and the test's helpers
-are imported from ``tests/`` (put on ``sys.path``), not copied:
+the fakes (``fakes/connector.py``, ``fakes/notify.py``) and the helpers
+(``fakes/durability.py``) are the test's own, not copies:
 
 - **crash**: the real service (``python app.py``) on a fresh SQLite file, everyone in the
   example council installed, a burst of 150 reports (each with a reporter wanting e-mail)
@@ -25,7 +25,7 @@ are imported from ``tests/`` (put on ``sys.path``), not copied:
 - **two**: two ``bench.server responder --background`` processes on one PostgreSQL
   (``--postgres-url``, default ``responder_bench``; its ``public`` schema is DROPPED first), with
   ``bench.teams``'s council (50 extra officers per street-cleansing team, so Teams'
-  per-conversation limits do not set the pace) and ``tests/fake_connector.py`` in this
+  per-conversation limits do not set the pace) and ``fakes/connector.py`` in this
   process. The officers are installed through a first instance without background work;
   then both start at once (both schedulers race for the start-up digest on a fresh
   database) and 2,000 reports (1,000 with ``--quick``) are split between them.
@@ -57,14 +57,9 @@ import asyncpg
 import yaml
 from aiohttp import web
 
-from bench.common import RESULTS, ROOT, machine, server_process
-
-TESTS = ROOT / "tests"
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from fake_connector import FakeConnector  # noqa: E402
-from fake_notify import FakeNotify  # noqa: E402
+from bench.common import RESULTS, machine, server_process
+from fakes.connector import FakeConnector
+from fakes.notify import FakeNotify
 
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/responder_bench"
@@ -90,7 +85,7 @@ async def fakes() -> tuple[FakeConnector, FakeNotify, list[web.AppRunner]]:
 
 def account(rows: list, connector: FakeConnector, notify: FakeNotify) -> dict[str, int]:
     """Owed messages (outbox rows) that reached their fake, and duplicates at the fakes."""
-    import test_durability as td
+    from fakes import durability as td
 
     posted = td._posted_cards(connector)
     by_reference = Counter(a.reference for a in notify.accepted if a.reference)
@@ -117,8 +112,8 @@ def account(rows: list, connector: FakeConnector, notify: FakeNotify) -> dict[st
 
 
 async def crash_round(tmp: Path, total: int = 150, kill_after: int = 60) -> dict[str, Any]:
-    import test_durability as td
-    from teams import install
+    from fakes import durability as td
+    from fakes.teams import install
 
     connector, notify, runners = await fakes()
     database_url = f"sqlite:///{tmp / 'durable.db'}"
@@ -213,10 +208,9 @@ async def crash(quick: bool) -> dict[str, Any]:
 
 
 async def faults(quick: bool) -> dict[str, Any]:
-    import test_durability as td
-    from teams import install
-
     from bench.server import BENCH_KEY_SECRET
+    from fakes import durability as td
+    from fakes.teams import install
 
     seconds = 30.0 if quick else td.FAULT_SECONDS
     auth = {"Authorization": f"Bearer {BENCH_KEY_SECRET}"}
@@ -383,7 +377,7 @@ async def two_instances(quick: bool, postgres_url: str) -> dict[str, Any]:
         if "digest" in heading.lower():
             digests[r.conversation_id] += 1
             continue
-        import test_durability as td
+        from fakes import durability as td
 
         for task_id in td._task_ids(card):
             posts[task_id, r.conversation_id] += 1

@@ -7,7 +7,7 @@ Responder itself (with ``--background``, its outbox dispatcher delivers to Teams
 ``python -m bench.server connector [--latency S]`` serves a fake Bot Connector
 (``bench/connector.py``);
 ``python -m bench.server notify --service-id UUID --secret UUID [--latency S]`` serves the
-fake GOV.UK Notify of ``tests/fake_notify.py`` (its JWT checks and rate-limit bucket), with
+fake GOV.UK Notify of ``fakes/notify.py`` (its JWT checks and rate-limit bucket), with
 ``GET /bench/notify`` for what it accepted and answered. Responder's ``--notify-url`` and
 ``--notify-key`` point its sender at such a fake; ``--lag-file FILE`` resets the sender's
 loop-lag monitor once started, and on the way out writes the monitor's figures and the
@@ -157,13 +157,12 @@ def build_responder_app(
 
 
 def build_notify_app(service_id: str, secret: str, latency: float) -> web.Application:
-    """tests/fake_notify.py's FakeNotify with one live key, plus ``GET /bench/notify``:
+    """fakes/notify.py's FakeNotify with one live key, plus ``GET /bench/notify``:
     the ``time.monotonic()`` of each accepted message, the statuses answered, duplicates and
     requests that arrived inside a 429's Retry-After window."""
     from collections import Counter
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from fake_notify import ApiKey, FakeNotify
+    from fakes.notify import ApiKey, FakeNotify
 
     fake = FakeNotify(
         service_id=service_id, keys=[ApiKey("bench-live", "normal", secret)], latency=latency

@@ -160,7 +160,7 @@ def weighted_types(council: BenchCouncil, queue_share: float) -> list[str]:
     return direct * repeat + queue
 
 
-# --- Teams activities (as tests/teams.py builds them) -------------------------------------
+# --- Teams activities (as fakes/teams.py builds them) -------------------------------------
 
 _activity_ids = itertools.count(1)
 

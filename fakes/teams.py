@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
-from support import EXAMPLES
+
+from fakes import EXAMPLES
 
 TENANT = "5b1c2d3e-0000-4000-8000-00000000c0de"  # examples/council.yaml's tenant_id
 BOT = {"id": "28:responder-bot-id", "name": "Responder"}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from fake_connector import FakeConnector
 from sqlalchemy import select
 from support import AUTH, EXAMPLES, INTAKE_SECRET, assert_valid_card
-from teams import card_action, install, message, personal_conversation
 
+from fakes.connector import FakeConnector
+from fakes.teams import card_action, install, message, personal_conversation
 from responder.intake.api import db_key
 from responder.settings import Settings
 from responder.store.schema import outbox

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 from bot_harness import Bot, settings_for
-from fake_connector import FakeConnector
-from teams import card_action, message
 
+from fakes.connector import FakeConnector
+from fakes.teams import card_action, message
 from responder.app import build_app
 from responder.bot.card_inputs import (
     NO_TASK_ID,

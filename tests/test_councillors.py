@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bot_harness import NORTHGATE, Bot, settings_for
-from fake_connector import FakeConnector
 from sqlalchemy import update
 from support import assert_valid_card
-from teams import card_action, message, personal_conversation
 
+from fakes.connector import FakeConnector
+from fakes.teams import card_action, message, personal_conversation
 from responder.app import build_app
 from responder.intake.api import db_key
 from responder.store.schema import follows, tasks

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 from bot_harness import Bot, settings_for
-from fake_connector import FakeConnector
 from sqlalchemy import select
 from support import EXAMPLES, assert_valid_card
-from teams import personal_conversation
 
+from fakes.connector import FakeConnector
+from fakes.teams import personal_conversation
 from responder.app import build_app
 from responder.cards.digest import digest_card, digest_view, in_time_text, late_text
 from responder.config import load_council

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bot_harness import NORTHGATE, Bot, settings_for
-from fake_connector import FakeConnector
 from sqlalchemy import update
 from support import assert_valid_card
-from teams import personal_conversation
 
+from fakes.connector import FakeConnector
+from fakes.teams import personal_conversation
 from responder.app import build_app
 from responder.intake.api import db_key, domain_key
 from responder.store.schema import outbox, task_events, tasks

@@ -13,11 +13,11 @@ import logging
 
 import pytest
 from bot_harness import Bot, settings_for
-from fake_connector import FakeConnector
 from sqlalchemy import select, text
 from support import AUTH
-from teams import card_action, message
 
+from fakes.connector import FakeConnector
+from fakes.teams import card_action, message
 from responder.app import build_app
 from responder.intake.api import db_key
 from responder.store.schema import task_events

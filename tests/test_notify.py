@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
-from fake_notify import CLOCK_SKEW, KEY_NOT_FOUND, FakeNotify, Fault
 from sqlalchemy import select, update
 from support import AUTH, EXAMPLES, INTAKE_SECRET
 
+from fakes.notify import CLOCK_SKEW, KEY_NOT_FOUND, FakeNotify, Fault
 from responder.app import build_app, notify_key
 from responder.config import load_council
 from responder.intake.api import db_key, domain_key

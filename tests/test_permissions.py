@@ -17,11 +17,11 @@ import itertools
 
 import pytest
 from bot_harness import Bot, settings_for
-from fake_connector import FakeConnector
 from sqlalchemy import func, select
 from support import AUTH, assert_valid_card
-from teams import card_action, message, personal_conversation
 
+from fakes.connector import FakeConnector
+from fakes.teams import card_action, message, personal_conversation
 from responder.app import build_app
 from responder.intake.api import db_key
 from responder.store.schema import follows, task_events, tasks

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 from bot_harness import Bot, settings_for
-from fake_connector import FakeConnector
 from fake_openid import FakeOpenId
 from sqlalchemy import select, update
 from support import assert_valid_card
-from teams import card_action, message, personal_conversation
 
+from fakes.connector import FakeConnector
+from fakes.teams import card_action, message, personal_conversation
 from responder.app import StartupError, build_app, photos_key
 from responder.bot.attachment_policy import DEFAULT_ATTACHMENT_HOSTS
 from responder.bot.photos import COUNCILLOR, FAILED, NO_TASK, NOT_A_PHOTO, TOO_BIG

@@ -10,12 +10,12 @@ import pytest
 from bot_harness import Bot
 from bot_harness import settings_for as _settings
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fake_connector import FakeConnector
 from fake_openid import FakeOpenId
 from sqlalchemy import select, update
 from support import AUTH, assert_valid_card
-from teams import TENANT, card_action, message
 
+from fakes.connector import FakeConnector
+from fakes.teams import TENANT, card_action, message
 from responder.app import StartupError, build_app, dispatcher_key
 from responder.intake.api import db_key
 from responder.store.schema import conversations, deliveries, outbox, people, task_events, tasks

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from bot_harness import settings_for
 from conftest import _reset_postgres
-from fake_connector import FakeConnector
 from support import AUTH, PG_URL
-from teams import install, personal_conversation
 
+from fakes.connector import FakeConnector
+from fakes.teams import install, personal_conversation
 from responder.app import build_app, scheduler_key
 
 pytestmark = pytest.mark.skipif(PG_URL == "off", reason="needs the machine's PostgreSQL")
