@@ -18,7 +18,6 @@ from responder.store.db import Database
 from responder.store.schema import contacts, outbox, people, task_events, tasks, teams
 from responder.store.sync import sync_council
 from responder.tasks.actions import (
-    OUTCOMES,
     ActionRequest,
     ActionResult,
     act,
@@ -27,6 +26,7 @@ from responder.tasks.actions import (
 from responder.tasks.commands import Domain, create_task, load_task
 from responder.tasks.lifecycle import Action, Status
 from responder.tasks.records import NewReport, ReporterContact, TaskRecord
+from responder.tasks.vocabulary import DEFAULT_OUTCOMES
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday morning
 LATER = NOW + timedelta(minutes=30)
@@ -294,7 +294,13 @@ async def test_bad_inputs_are_refused_with_a_clear_notice_and_change_nothing(wor
         (Action.UPDATE, "bob", {"note": "   "}, "Add a note to post an update."),
         (Action.UPDATE, "bob", {"note": "x" * 1001}, "Keep the note to 1000 characters or fewer."),
         (Action.COMPLETE, "bob", {}, "Choose an outcome."),
-        (Action.COMPLETE, "bob", {"outcome": "fixed"}, "Choose an outcome."),
+        (
+            Action.COMPLETE,
+            "bob",
+            {"outcome": "fixed"},
+            "That isn't one of the outcomes for Street cleansing (Cleared / fixed, Nothing "
+            "found, Referred elsewhere or On private land), so nothing was changed.",
+        ),
         (
             Action.COMPLETE,
             "bob",
@@ -339,7 +345,8 @@ async def test_bad_inputs_are_refused_with_a_clear_notice_and_change_nothing(wor
     # At the limits, accepted.
     assert (await world.act(task.id, Action.UPDATE, "bob", None, note="x" * 1000)).applied
     assert (await world.act(task.id, Action.HANDBACK, "bob", None, reason="z" * 500)).applied
-    assert set(OUTCOMES) == {"resolved", "no-action", "referred", "private-land"}
+    codes = {o.code for o in DEFAULT_OUTCOMES}
+    assert codes == {"resolved", "no-action", "referred", "private-land"}
 
 
 async def test_stale_card_is_not_applied_and_shows_the_task_as_it_is(world):

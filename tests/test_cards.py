@@ -16,7 +16,7 @@ import pytest
 from domain_helpers import other_council, utc
 from hypothesis import given
 from hypothesis import strategies as st
-from support import assert_valid_card
+from support import assert_valid_card, write_council
 
 from responder.cards import (
     DEFAULT_OUTCOMES,
@@ -29,9 +29,11 @@ from responder.cards import (
     text,
     url_safe_https,
 )
-from responder.cards.task_card import priority_colour
+from responder.cards.task_card import outcome_choices, priority_colour
+from responder.config import load_council
 from responder.tasks.lifecycle import Status, allowed_actions, relations
 from responder.tasks.records import ReporterContact, TaskRecord
+from responder.tasks.vocabulary import NOTE_MAX, REASON_MAX
 
 COUNCIL = other_council()
 NOW = utc(2026, 3, 2, 12)  # Monday
@@ -230,6 +232,35 @@ def test_complete_form_uses_the_given_outcomes():
     outcome = inputs(form(card, "complete"))["outcome"]
     assert outcome["value"] == "done"
     assert [c["title"] for c in outcome["choices"]] == ["Done", "Already gone"]
+
+
+def test_complete_form_offers_exactly_the_services_outcomes_from_the_council_file(tmp_path):
+    def own(data: dict) -> None:
+        data["services"][0]["outcomes"] = [
+            {"code": "cleared", "name": "Cleared"},
+            {"code": "passed-to-highways", "name": "Passed to Highways"},
+        ]
+
+    council = load_council(write_council(tmp_path, own))
+    offered = outcome_choices(council.outcomes_for("fly-tipping"))
+    card = build(view_for(record(status=Status.ACCEPTED), "ann", outcomes=offered))
+    outcome = inputs(form(card, "complete"))["outcome"]
+    assert outcome["value"] == "cleared"
+    assert [(c["value"], c["title"]) for c in outcome["choices"]] == [
+        ("cleared", "Cleared"),
+        ("passed-to-highways", "Passed to Highways"),
+    ]
+    # A service naming none offers the four defaults.
+    defaults = outcome_choices(council.outcomes_for("grass-cutting"))
+    card = build(view_for(record(status=Status.ACCEPTED), "ann", outcomes=defaults))
+    outcome = inputs(form(card, "complete"))["outcome"]
+    assert [(c["value"], c["title"]) for c in outcome["choices"]] == list(DEFAULT_OUTCOMES)
+
+
+def test_reason_box_holds_no_more_than_the_action_accepts():
+    card = build(view_for(record(status=Status.ACCEPTED), "ann"))
+    assert inputs(form(card, "handback"))["reason"]["maxLength"] == REASON_MAX
+    assert inputs(form(card, "update"))["note"]["maxLength"] == NOTE_MAX
 
 
 def test_manager_can_reassign_to_the_officers_offered():

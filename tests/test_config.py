@@ -221,7 +221,7 @@ def test_structural_problems_have_key_paths_and_values(tmp_path):
         in problems
     )
     assert "duplicates: should be a mapping (key: value), got a list" in problems
-    assert "services[0].colour: unknown key (known: code, name)" in problems
+    assert "services[0].colour: unknown key (known: code, name, outcomes)" in problems
 
 
 def test_missing_sections_and_wrong_types(tmp_path):
@@ -521,3 +521,49 @@ def test_a_file_with_many_problems_lists_them_all(tmp_path):
         "digest.schedule: invalid cron expression 'every day'",
     ]
     assert problems == expected
+
+
+def test_services_may_name_their_own_outcomes(tmp_path):
+    data = example()
+    data["services"][1]["outcomes"] = [
+        {"code": "cut", "name": "Cut"},
+        {"code": "passed-to-highways", "name": "Passed to Highways", "resident": "passed on"},
+    ]
+    council = load_council(write(tmp_path, data))
+    assert [(o.code, o.name, o.resident) for o in council.outcomes_for("grass-cutting")] == [
+        ("cut", "Cut", "cut"),
+        ("passed-to-highways", "Passed to Highways", "passed on"),
+    ]
+    assert [o.code for o in council.outcomes_for("litter")][0] == "resolved"  # the defaults
+
+
+def test_outcome_problems(tmp_path):
+    data = example()
+    data["services"][0]["outcomes"] = [
+        {"code": "cleared", "name": "Cleared"},
+        {"code": "Passed to highways", "name": "Passed to Highways"},
+        {"code": "cleared", "name": "Cleared away"},
+        {"code": "gone", "name": "cleared"},
+        {"code": "late", "name": "Late\nagain"},
+        {"code": "x" * 65, "name": "Long"},
+        {"code": "odd", "name": "Odd", "colour": "red"},
+        {"code": "blank"},
+    ]
+    data["services"][1]["outcomes"] = []
+    data["services"][2]["outcomes"] = [{"code": "felled", "name": "Felled", "resident": "  "}]
+    problems = problems_of(tmp_path, data)
+    for expected in (
+        "services[0].outcomes[1].code: use lower-case letters, digits and hyphens "
+        "(like 'passed-to-highways'), got 'Passed to highways'",
+        "services[0].outcomes[2].code: duplicate outcome code 'cleared' "
+        "(also services[0].outcomes[0].code)",
+        "services[0].outcomes[3].name: duplicate outcome name 'cleared' "
+        "(also services[0].outcomes[0].name)",
+        "services[0].outcomes[4].name: should be words on one line, got 'Late\\nagain'",
+        "services[0].outcomes[5].code: should have at most 64 characters, got '" + "x" * 65 + "'",
+        "services[0].outcomes[6].colour: unknown key (known: code, name, resident)",
+        "services[0].outcomes[7].name: required but missing",
+        "services[1].outcomes: should have at least 1 item, not 0",
+        "services[2].outcomes[0].resident: should be words on one line, got '  '",
+    ):
+        assert expected in problems, (expected, problems)

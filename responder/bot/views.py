@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from responder.cards.task_card import TaskView, task_card
+from responder.cards.task_card import TaskView, outcome_choices, task_card
 from responder.store.schema import people, task_events
 from responder.store.teams_state import teams_user_ids
 from responder.tasks.commands import Domain, load_task
 from responder.tasks.lifecycle import Action, Relation, Status, allowed_actions, relations
 from responder.tasks.records import TaskRecord
+from responder.tasks.vocabulary import EVENT_WORDS, outcome_words
 
 # Teams accepts at most 60 user ids in a card's refresh list.
 MAX_REFRESH_USERS = 60
@@ -35,27 +36,25 @@ class Viewer:
         return cls(person_id=ident) if kind == "person" else cls(channel_team=ident)
 
 
-_EVENT_WORDS = {
-    "created": "Reported",
-    "duplicate_linked": "Reported again",
-    "accept": "Accepted",
-    "start": "Started",
-    "update": "Update",
-    "complete": "Completed",
-    "handback": "Handed back",
-    "reassign": "Reassigned",
-    "assign": "Assigned",
-    "cancel": "Cancelled",
-    "undelivered": "Card not delivered",
-    "photo": "Photo added",
-}
-
-
-def _event_line(council, action: str, actor: str, note: str | None) -> str:
-    words = _EVENT_WORDS.get(action, action.replace("_", " ").capitalize())
+def _event_line(
+    council, action: str, actor: str, note: str | None, outcome: str | None = None
+) -> str:
+    """'Completed (Cleared) by Bob Warden: note': the event in staff words."""
+    words = EVENT_WORDS.get(action, action.replace("_", " ").capitalize())
+    if outcome is not None:
+        words += f" ({outcome})"
     person = council.person(actor)
     who = f" by {person.name}" if person else ""
     return f"{words}{who}" + (f": {note}" if note else "")
+
+
+def _outcome(event, outcomes) -> str | None:
+    """A completion's outcome, in the council's words for staff."""
+    data = event.data
+    if event.action != "complete" or not isinstance(data, dict):
+        return None
+    code = data.get("outcome")
+    return outcome_words(outcomes, code, "officer") if isinstance(code, str) else None
 
 
 def render(
@@ -108,9 +107,16 @@ def render(
         if not choices:
             actions = [a for a in actions if a != Action.REASSIGN]
 
+    outcomes = council.outcomes_for(task.type)
     events = (
         conn.execute(
-            select(task_events.c.at, task_events.c.action, task_events.c.actor, task_events.c.note)
+            select(
+                task_events.c.at,
+                task_events.c.action,
+                task_events.c.actor,
+                task_events.c.note,
+                task_events.c.data,
+            )
             .where(task_events.c.task_id == task.id)
             .order_by(task_events.c.id.desc())
             .limit(3)
@@ -119,7 +125,7 @@ def render(
     recent = tuple(
         (
             e.at.astimezone(council.tz).strftime("%a %d %b %H:%M"),
-            _event_line(council, e.action, e.actor, e.note),
+            _event_line(council, e.action, e.actor, e.note, _outcome(e, outcomes)),
         )
         for e in events
     )
@@ -149,6 +155,7 @@ def render(
         now=now,
         actions=tuple(actions),
         reassign_choices=choices,
+        outcomes=outcome_choices(outcomes),
         notice=notice,
         refresh_user_ids=refresh_ids,
         recent=recent,

@@ -27,10 +27,10 @@ from microsoft_teams.cards import (
 from responder.cards.common import execute, line, to_dict
 from responder.cards.escape import text
 from responder.cards.task_card import map_url, photos_element
+from responder.tasks.vocabulary import RAISE_DESCRIPTION_MAX, RAISE_LOCATION_MAX
 
 # Input ids of the raise form; the bot reads these names from the action's data.
 TYPE, LOCATION, DESCRIPTION = "type", "location", "description"
-MAX_DESCRIPTION = 2000
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def raise_form_card(
             placeholder="A ward and place (Northgate, by the park gates) or 51.9051, 0.8873",
             is_required=True,
             error_message="Say where it is.",
-            max_length=300,
+            max_length=RAISE_LOCATION_MAX,
             value=values.get(LOCATION) or None,
         ),
         TextInput(
@@ -226,7 +226,7 @@ def raise_form_card(
             is_multiline=True,
             is_required=True,
             error_message="Describe the problem.",
-            max_length=MAX_DESCRIPTION,
+            max_length=RAISE_DESCRIPTION_MAX,
             value=values.get(DESCRIPTION) or None,
         ),
     ]

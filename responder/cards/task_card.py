@@ -12,7 +12,7 @@ carries no reporter contact details: TaskRecord has none, and nothing here adds 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,18 +39,22 @@ from microsoft_teams.cards import (
 
 from responder.cards.common import execute, line, to_dict, when
 from responder.cards.escape import text, url_safe_https
+from responder.tasks import vocabulary
 from responder.tasks.lifecycle import OPEN_STATUSES, Action, Status
 from responder.tasks.records import TaskRecord
+from responder.tasks.vocabulary import NOTE_MAX, REASON_MAX, OutcomeWords
 
-DEFAULT_OUTCOMES: tuple[tuple[str, str], ...] = (
-    ("resolved", "Cleared / fixed"),
-    ("no-action", "Nothing found"),
-    ("referred", "Referred elsewhere"),
-    ("private-land", "On private land"),
-)
 MAX_PHOTOS = 4
 MAX_RECENT = 3
-MAX_NOTE = 1000
+
+
+def outcome_choices(outcomes: Iterable[OutcomeWords]) -> tuple[tuple[str, str], ...]:
+    """(value, title) for the completion form: the outcome codes with staff names."""
+    return tuple((o.code, o.words("officer")) for o in outcomes)
+
+
+# The choices of a service whose council file names no outcomes of its own.
+DEFAULT_OUTCOMES: tuple[tuple[str, str], ...] = outcome_choices(vocabulary.DEFAULT_OUTCOMES)
 
 # Input ids: the bot reads these names from the action's data.
 NOTE, OUTCOME, REASON, OFFICER = "note", "outcome", "reason", "officer"
@@ -71,7 +75,8 @@ class TaskView:
     actions: tuple[Action, ...]  # what this viewer may do now (lifecycle.allowed_actions)
     # (person_id, name): on-duty officers of the team, for managers.
     reassign_choices: tuple[tuple[str, str], ...] = ()
-    outcomes: tuple[tuple[str, str], ...] = DEFAULT_OUTCOMES  # (value, title)
+    # (value, title): the task's service's outcomes (``outcome_choices``)
+    outcomes: tuple[tuple[str, str], ...] = DEFAULT_OUTCOMES
     notice: str | None = None  # a line at the top, e.g. a refusal or "Taken by Carol Warden"
     refresh_user_ids: tuple[str, ...] = ()  # Teams user ids that get their own view
     recent: tuple[tuple[str, str], ...] = ()  # (when, what), newest first; 3 are shown
@@ -291,7 +296,11 @@ def _complete(view: TaskView) -> CardAction:
 
 def _handback(view: TaskView) -> CardAction:
     reason = _text_input(
-        REASON, "Why are you handing it back?", "Reason", error="Say why you are handing it back."
+        REASON,
+        "Why are you handing it back?",
+        "Reason",
+        error="Say why you are handing it back.",
+        max_length=REASON_MAX,
     )
     return _form("Hand back", [reason], execute("handback", view.data, "Hand back"))
 
@@ -311,14 +320,20 @@ def _reassign(view: TaskView) -> CardAction | None:
     return _form("Reassign", [officer], execute("reassign", view.data, "Reassign"))
 
 
-def _text_input(input_id: str, label: str, placeholder: str, error: str | None = None) -> TextInput:
+def _text_input(
+    input_id: str,
+    label: str,
+    placeholder: str,
+    error: str | None = None,
+    max_length: int = NOTE_MAX,
+) -> TextInput:
     """A multi-line text box; required when it has an ``error`` to show when left empty."""
     return TextInput(
         id=input_id,
         label=label,
         placeholder=placeholder,
         is_multiline=True,
-        max_length=MAX_NOTE,
+        max_length=max_length,
         is_required=True if error else None,
         error_message=error,
     )

@@ -39,6 +39,7 @@ from responder.config.model import (
     CouncilInfo,
     DigestConfig,
     NotifyConfig,
+    Outcome,
     Person,
     Rule,
     RuleWhen,
@@ -51,6 +52,9 @@ from responder.config.model import (
 M = TypeVar("M", bound=BaseModel)
 
 _A_ROLE = {"manager": "a manager", "officer": "an officer", "councillor": "a councillor"}
+# Outcome codes are stored on tasks and sent back by cards: plain, lower-case words.
+_OUTCOME_CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
@@ -266,6 +270,8 @@ class _Parts:
     rules: list[tuple[int, Rule]]
     notify: NotifyConfig | None
     digest: DigestConfig | None
+    # (services[i].outcomes key path, the outcomes there that passed on their own)
+    outcomes: list[tuple[str, list[tuple[int, Outcome]]]]
     # Only when every team passed can "no team serves X" be trusted.
     teams_complete: bool
 
@@ -283,8 +289,21 @@ def _salvage(data: dict[str, Any]) -> _Parts:
         rules=_valid_items(data, "rules", Rule)[0],
         notify=_valid_section(data, "notify"),
         digest=_valid_section(data, "digest"),
+        outcomes=_valid_outcomes(data),
         teams_complete=teams_complete,
     )
+
+
+def _valid_outcomes(data: dict[str, Any]) -> list[tuple[str, list[tuple[int, Outcome]]]]:
+    """Each service's outcomes that validate, even where a sibling (or the service) did not."""
+    services = data.get("services")
+    found = []
+    for i, service in enumerate(services if isinstance(services, list) else []):
+        if isinstance(service, dict):
+            at = f"services[{i}].outcomes"
+            valid, _ = _valid_items(service, "outcomes", Outcome)
+            found.append((at, valid))
+    return found
 
 
 def _valid_section(data: dict[str, Any], name: str) -> Any:
@@ -508,6 +527,22 @@ def _check_priorities(priorities: dict[str, float] | None) -> Iterator[str]:
 def _check_services(parts: _Parts) -> Iterator[str]:
     codes = ((f"services[{i}].code", service.code) for i, service in parts.services)
     yield from _duplicates(codes, "service code")
+    for at, outcomes in parts.outcomes:
+        for j, outcome in outcomes:
+            if not _OUTCOME_CODE.fullmatch(outcome.code):
+                yield (
+                    f"{at}[{j}].code: use lower-case letters, digits and hyphens "
+                    f"(like 'passed-to-highways'), got {outcome.code!r}"
+                )
+            for key in ("name", "resident"):
+                value = getattr(outcome, key)
+                if value is not None and (not value.strip() or _CONTROL.search(value)):
+                    yield f"{at}[{j}].{key}: should be words on one line, got {value!r}"
+        yield from _duplicates(((f"{at}[{j}].code", o.code) for j, o in outcomes), "outcome code")
+        # Two choices reading the same on the card could not be told apart.
+        yield from _duplicates(
+            ((f"{at}[{j}].name", o.name) for j, o in outcomes), "outcome name", casefold=True
+        )
 
 
 def _check_task_types(parts: _Parts, known: _Known) -> Iterator[str]:

@@ -16,6 +16,15 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 from shapely.geometry.base import BaseGeometry
 
+from responder.tasks.vocabulary import (
+    DEFAULT_OUTCOMES,
+    OUTCOME_CODE_MAX,
+    OUTCOME_NAME_MAX,
+    OUTCOME_RESIDENT_MAX,
+    OutcomeWords,
+    resident_words,
+)
+
 RoutingStrategy = Literal["least-loaded", "round-robin", "queue"]
 Role = Literal["manager", "officer", "councillor"]
 RaisedBy = Literal["resident", "councillor", "officer", "manager"]
@@ -34,9 +43,24 @@ class CouncilInfo(_Strict):
     reference_prefix: str = Field(default="RSP", pattern=r"^[A-Z][A-Z0-9]{0,7}$")
 
 
+class Outcome(_Strict):
+    """One way a task of the service can end, as the council names it."""
+
+    code: str = Field(min_length=1, max_length=OUTCOME_CODE_MAX)  # stored on the task
+    name: str = Field(min_length=1, max_length=OUTCOME_NAME_MAX)  # staff and councillors
+    # Residents' words inside a Notify sentence; by default the name, lower-cased.
+    resident: str | None = Field(default=None, min_length=1, max_length=OUTCOME_RESIDENT_MAX)
+
+    @property
+    def words(self) -> OutcomeWords:
+        return OutcomeWords(self.code, self.name, self.resident or resident_words(self.name))
+
+
 class Service(_Strict):
     code: str = Field(min_length=1)
     name: str = Field(min_length=1)
+    # How its tasks may be completed; None: vocabulary.DEFAULT_OUTCOMES.
+    outcomes: list[Outcome] | None = Field(default=None, min_length=1)
 
 
 class TaskType(_Strict):
@@ -166,6 +190,29 @@ class Council:
 
     def task_type(self, code: str) -> TaskType | None:
         return self._types.get(code)
+
+    @cached_property
+    def _outcomes(self) -> dict[str, tuple[OutcomeWords, ...]]:
+        return {
+            s.code: tuple(o.words for o in s.outcomes) if s.outcomes else DEFAULT_OUTCOMES
+            for s in self.file.services
+        }
+
+    def service_outcomes(self, service: str) -> tuple[OutcomeWords, ...]:
+        """How a task of ``service`` may be completed (the defaults if the file names none)."""
+        return self._outcomes.get(service, DEFAULT_OUTCOMES)
+
+    def outcomes_for(self, type_code: str) -> tuple[OutcomeWords, ...]:
+        """How a task of this type may be completed: its service's outcomes."""
+        task_type = self.task_type(type_code)
+        return self.service_outcomes(task_type.service) if task_type else DEFAULT_OUTCOMES
+
+    @cached_property
+    def _services(self) -> dict[str, Service]:
+        return {s.code: s for s in self.file.services}
+
+    def service(self, code: str) -> Service | None:
+        return self._services.get(code)
 
     @cached_property
     def _teams(self) -> dict[str, Team]:

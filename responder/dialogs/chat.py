@@ -22,7 +22,6 @@ from responder.cards.cases import (
 )
 from responder.cards.common import when
 from responder.cards.lists import TaskListRow, task_list_card
-from responder.cards.task_card import DEFAULT_OUTCOMES
 from responder.config.model import Person
 from responder.dialogs.commands import Command
 from responder.store.db import Database
@@ -34,6 +33,7 @@ from responder.tasks.queries import open_tasks_for
 from responder.tasks.records import TaskRecord
 from responder.tasks.reference import parse_reference
 from responder.tasks.visibility import Scope, scope_of
+from responder.tasks.vocabulary import STATUS_WORDS, outcome_words
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,6 @@ class Reply:
     card: dict | None = None
     task_card_for: int | None = None
 
-
-STATUS_WORDS: dict[Status, str] = {
-    Status.UNASSIGNED: "Waiting for the team",
-    Status.ASSIGNED: "With an officer",
-    Status.ACCEPTED: "Accepted",
-    Status.IN_PROGRESS: "In progress",
-    Status.COMPLETED: "Completed",
-    Status.CANCELLED: "Cancelled",
-}
 
 COUNCILLOR_HELP = (
     "You can ask me:\n\n"
@@ -194,7 +185,8 @@ class Chat:
             if task is None:
                 return None
             following = cases.is_following(conn, person.id, task_id)
-            return task, following, cases.public_history(conn, task_id)
+            outcomes = self.domain.council.outcomes_for(task.type)
+            return task, following, cases.public_history(conn, task_id, outcomes=outcomes)
 
         found = await self.db.query(read)
         if found is None:
@@ -330,7 +322,8 @@ class Chat:
         is_open = task.status in OPEN_STATUSES
         status = STATUS_WORDS[task.status]
         if task.status is Status.COMPLETED and task.outcome:
-            status += f" ({dict(DEFAULT_OUTCOMES).get(task.outcome, task.outcome)})"
+            outcomes = council.outcomes_for(task.type)
+            status += f" ({outcome_words(outcomes, task.outcome, 'councillor')})"
         facts = [
             ("Where", task.address or f"{task.lat:.5f}, {task.lon:.5f}"),
             ("Ward", task.ward),

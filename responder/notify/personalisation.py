@@ -16,6 +16,7 @@ from datetime import datetime
 
 from responder.config.model import Council
 from responder.tasks.reference import format_reference
+from responder.tasks.vocabulary import RESIDENT_STATUS_WORDS, outcome_words
 
 # The fields each event's templates may rely on. Adding an event means adding it here.
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -25,23 +26,6 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 
 # Where the reporter gave no address, only a point on a map.
 NO_ADDRESS = "the location you gave"
-
-STATUS_WORDS: dict[str, str] = {
-    "unassigned": "waiting for an officer",
-    "assigned": "with an officer",
-    "accepted": "accepted by an officer",
-    "in_progress": "being dealt with",
-    "completed": "completed",
-    "cancelled": "closed",
-}
-
-OUTCOME_WORDS: dict[str, str] = {
-    "resolved": "dealt with",
-    "no-action": "no action was needed",
-    "referred": "passed to the organisation responsible",
-    "private-land": "on private land, so it is for the landowner to deal with",
-}
-
 
 # English whatever the process locale (strftime's %B follows it).
 _MONTHS = (
@@ -113,8 +97,9 @@ def personalise(council: Council, event: str, facts: TaskFacts) -> Personalisati
         "reference": format_reference(council.info.reference_prefix, facts.task_id),
         "type": task_type.name if task_type else facts.type,
         "address": (facts.address or "").strip() or NO_ADDRESS,
-        "status": words(STATUS_WORDS, facts.status),
-        "outcome": words(OUTCOME_WORDS, facts.outcome),
+        "status": words(RESIDENT_STATUS_WORDS, facts.status),
+        # The council's words for residents, for the task's service's outcome.
+        "outcome": outcome_words(council.outcomes_for(facts.type), facts.outcome, "resident"),
         "report_date": (
             report_date(facts.report_received_at, council) if facts.report_received_at else None
         ),
@@ -127,8 +112,6 @@ def personalise(council: Council, event: str, facts: TaskFacts) -> Personalisati
 __all__ = [
     "EVENT_FIELDS",
     "NO_ADDRESS",
-    "OUTCOME_WORDS",
-    "STATUS_WORDS",
     "Personalisation",
     "TaskFacts",
     "UnknownEvent",

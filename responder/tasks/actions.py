@@ -37,13 +37,13 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from responder.config.model import Council, Team
+from responder.messages import CardRefresh, TaskCard
 from responder.store.db import Database
-from responder.store.outbox import enqueue, outbox_row
+from responder.store.outbox import enqueue
 from responder.store.schema import contacts, people, reports, task_events, tasks, teams
 from responder.tasks.cases import status_notices
 from responder.tasks.commands import (
     Domain,
-    card_row,
     delivery_messages,
     load_task,
     notify_rows,
@@ -52,17 +52,18 @@ from responder.tasks.commands import (
 from responder.tasks.lifecycle import Action, Status, decide, relations
 from responder.tasks.records import TaskRecord
 from responder.tasks.routing import choose_officer
-
-OUTCOMES: tuple[str, ...] = ("resolved", "no-action", "referred", "private-land")
-NOTE_MAX = 1000
-REASON_MAX = 500
+from responder.tasks.vocabulary import (
+    NOTE_MAX,
+    NOTE_TOO_LONG,
+    REASON_MAX,
+    REASON_TOO_LONG,
+    outcome_list,
+)
 
 STALE = "This card was out of date; here is the task as it is now."
 NEED_NOTE = "Add a note to post an update."
-NOTE_TOO_LONG = f"Keep the note to {NOTE_MAX} characters or fewer."
 NEED_OUTCOME = "Choose an outcome."
 NEED_REASON = "Say why you are handing it back."
-REASON_TOO_LONG = f"Keep the reason to {REASON_MAX} characters or fewer."
 NEED_OFFICER = "Choose an officer of the team to reassign to."
 
 # Statuses at or past acceptance, and at or past starting.
@@ -78,9 +79,9 @@ class ActionRequest:
     person_id: str | None
     # The task version on the card that was clicked; None: do not check.
     expected_version: int | None
-    note: str | None = None  # an update, or a note with any other action (<= 1000 chars)
-    outcome: str | None = None  # COMPLETE: one of OUTCOMES
-    reason: str | None = None  # HANDBACK: required (<= 500 chars)
+    note: str | None = None  # an update, or a note with any other action (<= NOTE_MAX chars)
+    outcome: str | None = None  # COMPLETE: a code of the task's service's outcomes
+    reason: str | None = None  # HANDBACK: required (<= REASON_MAX chars)
     officer: str | None = None  # REASSIGN: the new assignee's person id
 
 
@@ -176,13 +177,7 @@ def _act(conn: Connection, domain: Domain, request: ActionRequest, now: datetime
     if change.cursor is not None:
         team_code, officer = change.cursor
         conn.execute(update(teams).where(teams.c.code == team_code).values(last_assigned=officer))
-    refresh = outbox_row(
-        "teams.refresh",
-        f"refresh:{task.id}:{new_version}",
-        {"task_id": task.id, "version": new_version},
-        now,
-        task.id,
-    )
+    refresh = CardRefresh.of(task.id, new_version, now)
     notices = status_notices(
         conn, task, Status(change.values["status"]), request.person_id, new_version, now
     )
@@ -235,7 +230,7 @@ def _change(
             f"reassigned by {actor} to {request.officer}",
         ]
         data = {"from": task.assignee, "to": request.officer}
-        messages = [card_row(task.id, request.officer, task.version + 1, now)]
+        messages = [TaskCard.to_person(task.id, request.officer, task.version + 1, now)]
         notice = f"Reassigned to {_name(council, request.officer)}."
     elif action is Action.HANDBACK:
         return _handback(conn, council, team, task, request, target, now)
@@ -396,8 +391,10 @@ def _invalid(
         return NEED_NOTE
     if note is not None and len(note) > NOTE_MAX:
         return NOTE_TOO_LONG
-    if request.action is Action.COMPLETE and request.outcome not in OUTCOMES:
-        return NEED_OUTCOME
+    if request.action is Action.COMPLETE:
+        problem = _outcome_problem(council, task, request.outcome)
+        if problem is not None:
+            return problem
     if request.action is Action.HANDBACK:
         reason = _clean(request.reason)
         if not reason:
@@ -417,6 +414,19 @@ def _invalid(
         if officer == task.assignee:
             return f"Already assigned to {_name(council, officer)}."
     return None
+
+
+def _outcome_problem(council: Council, task: TaskRecord, outcome: str | None) -> str | None:
+    """Why ``outcome`` cannot complete this task, or None: only its service's outcomes can."""
+    if not outcome:
+        return NEED_OUTCOME
+    outcomes = council.outcomes_for(task.type)
+    if any(o.code == outcome for o in outcomes):
+        return None
+    task_type = council.task_type(task.type)
+    service = council.service(task_type.service) if task_type else None
+    whose = f"the outcomes for {service.name}" if service else "this task's outcomes"
+    return f"That isn't one of {whose} ({outcome_list(outcomes)}), so nothing was changed."
 
 
 def _repeat_notice(
@@ -484,4 +494,4 @@ def _name(council: Council, person_id: str) -> str:
     return person.name if person else person_id
 
 
-__all__ = ["OUTCOMES", "ActionRequest", "ActionResult", "act", "set_duty"]
+__all__ = ["ActionRequest", "ActionResult", "act", "set_duty"]

@@ -8,6 +8,7 @@ see rather than filtered after the fact.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,11 +24,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from responder.store.outbox import outbox_row
+from responder.messages import Notice
 from responder.store.schema import follows, task_events, tasks
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.records import TaskRecord
 from responder.tasks.visibility import Scope, task_id_of
+from responder.tasks.vocabulary import (
+    DEFAULT_OUTCOMES,
+    PUBLIC_EVENT_WORDS,
+    OutcomeWords,
+    outcome_words,
+)
 
 if TYPE_CHECKING:  # commands imports this module
     from responder.tasks.commands import Domain
@@ -41,18 +48,6 @@ NOTICE_STATUSES: frozenset[Status] = frozenset(
     {Status.ACCEPTED, Status.IN_PROGRESS, Status.COMPLETED, Status.CANCELLED}
 )
 
-# Events a councillor sees in a case's history, in words. The rest (hand-back reasons,
-# reassignments, routing, delivery) is internal detail. Officers' names are left out.
-PUBLIC_EVENTS: dict[str, str] = {
-    "created": "Reported",
-    "duplicate_linked": "Reported again",
-    "accept": "Accepted by the team",
-    "start": "Work started",
-    "update": "Update",
-    "photo": "Photo added",
-    "complete": "Completed",
-    "cancel": "Cancelled",
-}
 _OPEN = [s.value for s in OPEN_STATUSES]
 
 
@@ -97,7 +92,7 @@ _LATEST_PUBLIC = (
         task_events.c.task_id == _PAGE.c.id,
         # Spelled out in the SQL: a bound list would be expanded again on every call.
         task_events.c.action.in_(
-            [literal_column(f"'{action}'") for action in sorted(PUBLIC_EVENTS)]
+            [literal_column(f"'{action}'") for action in sorted(PUBLIC_EVENT_WORDS)]
         ),
     )
     .correlate(_PAGE)
@@ -130,7 +125,7 @@ def my_cases(conn: Connection, domain: Domain, person_id: str) -> MyCases:
 
 
 def _public_words(action: str, note: str | None) -> str:
-    words = PUBLIC_EVENTS.get(action, action)
+    words = PUBLIC_EVENT_WORDS.get(action, action)
     return f"{words}: {note}" if note and action == "update" else words
 
 
@@ -211,11 +206,19 @@ class PublicEvent:
     words: str
 
 
-def public_history(conn: Connection, task_id: int, limit: int = 8) -> list[PublicEvent]:
-    """The latest public events, oldest first (a phone card shows a handful)."""
+def public_history(
+    conn: Connection,
+    task_id: int,
+    limit: int = 8,
+    outcomes: Sequence[OutcomeWords] = DEFAULT_OUTCOMES,
+) -> list[PublicEvent]:
+    """The latest public events, oldest first (a phone card shows a handful).
+
+    ``outcomes``: the task's service's (``Council.outcomes_for``), for the council's words.
+    """
     rows = conn.execute(
         select(task_events.c.at, task_events.c.action, task_events.c.note, task_events.c.data)
-        .where(task_events.c.task_id == task_id, task_events.c.action.in_(list(PUBLIC_EVENTS)))
+        .where(task_events.c.task_id == task_id, task_events.c.action.in_(list(PUBLIC_EVENT_WORDS)))
         .order_by(task_events.c.id.desc())
         .limit(limit)
     ).all()
@@ -223,7 +226,7 @@ def public_history(conn: Connection, task_id: int, limit: int = 8) -> list[Publi
     for r in reversed(rows):
         words = _public_words(r.action, r.note)
         if r.action == "complete" and isinstance(r.data, dict) and r.data.get("outcome"):
-            words = f"Completed ({r.data['outcome']})"
+            words = f"Completed ({outcome_words(outcomes, r.data['outcome'], 'councillor')})"
         events.append(PublicEvent(r.at, words))
     return events
 
@@ -265,13 +268,7 @@ def status_notices(
         return []
     people = conn.execute(select(follows.c.person_id).where(follows.c.task_id == task.id)).scalars()
     return [
-        outbox_row(
-            "teams.notice",
-            f"notice:{task.id}:{version}:{person}",
-            {"person": person, "task_id": task.id, "status": to_status.value},
-            now,
-            task.id,
-        )
+        Notice.status_change(task.id, version, person, to_status.value, now)
         for person in people
         if person != actor
     ]
