@@ -18,7 +18,6 @@ from support import AUTH
 
 from responder.app import build_app
 from responder.intake.api import clock_key, db_key
-from responder.store.outbox import outbox_row
 from responder.store.schema import contacts, notifications, outbox, reports, task_events
 
 TOKEN = "notify-callback-token-0123456789"
@@ -519,25 +518,19 @@ async def test_no_fallback_without_a_template_for_the_other_channel(
     assert event["note"].endswith("no fallback: the council has no email template for 'received'")
 
 
-async def test_fallback_copies_the_original_payload(client):
-    """Whatever else the original message carried (non-personal) travels with the fallback."""
+async def test_the_fallback_is_the_same_message_by_the_other_channel(client):
+    """The fallback is a typed Notify message (messages.ResidentUpdate): same report, task
+    and event, the other channel and its template, under the original's key + ':fallback'."""
     task_id, report_id = await new_task(client, ["sms"])
     reference, notify_id = await sent(client, task_id, report_id, "sms")
-    now = client.app[clock_key]()
-
-    def extra(conn):
-        conn.execute(outbox.delete().where(outbox.c.idempotency_key == reference))
-        payload = {
-            "report_id": report_id,
-            "task_id": task_id,
-            "event": "received",
-            "channel": "sms",
-            "template_id": TEMPLATES[("received", "sms")],
-            "duplicate": True,
-        }
-        conn.execute(insert(outbox).values(outbox_row("notify", reference, payload, now, task_id)))
-
-    await client.app[db_key].run(extra)
     _, body = await call_back(client, receipt(notify_id, reference, "permanent-failure", "sms"))
+    assert body["fallback"] == reference + ":fallback"
     [message] = await select_all(client, outbox, outbox.c.idempotency_key == body["fallback"])
-    assert message.payload["duplicate"] is True and message.payload["channel"] == "email"
+    assert message.kind == "notify"
+    assert message.payload == {
+        "report_id": report_id,
+        "task_id": task_id,
+        "event": "received",
+        "channel": "email",
+        "template_id": TEMPLATES[("received", "email")],
+    }

@@ -19,6 +19,7 @@ from responder.cards.digest import digest_card, digest_view
 from responder.cards.task_card import DEFAULT_OUTCOMES
 from responder.dialogs.chat import STATUS_WORDS
 from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
+from responder.messages import CardRefresh, DigestDelivery, Notice, TaskCard
 from responder.store.db import Database
 from responder.store.teams_state import (
     Address,
@@ -58,21 +59,21 @@ class TeamsDelivery:
 
     def handlers(self) -> dict:
         return {
-            "teams.card": self.card,
-            "teams.refresh": self.refresh,
-            "teams.notice": self.notice,
-            "teams.digest": self.digest,
+            TaskCard.KIND: self.card,
+            CardRefresh.KIND: self.refresh,
+            Notice.KIND: self.notice,
+            DigestDelivery.KIND: self.digest,
         }
 
     def _lock(self, task_id: int) -> asyncio.Lock:
         return self._task_locks.setdefault(task_id, asyncio.Lock())
 
     async def card(self, message: Message) -> Outcome:
-        task_id = message.payload["task_id"]
-        person, team = message.payload.get("person"), message.payload.get("team")
+        owed = TaskCard.read(message.payload)
+        task_id, person, team = owed.task_id, owed.person, owed.team
         viewer = Viewer(person_id=person) if person else Viewer(channel_team=team)
         # An escalation: the card comes with why it came, as a new message that alerts.
-        notice, alert = message.payload.get("notice"), bool(message.payload.get("alert"))
+        notice, alert = owed.notice, owed.alert
         now = self.clock()
 
         def read(conn: Connection):
@@ -103,8 +104,9 @@ class TeamsDelivery:
 
     async def notice(self, message: Message) -> Outcome:
         """A case someone follows changed status: one short message, with a way to open it."""
-        person, task_id = message.payload["person"], message.payload["task_id"]
-        status = Status(message.payload.get("status", Status.ASSIGNED))
+        owed = Notice.read(message.payload)
+        person, task_id = owed.person, owed.task_id
+        status = Status(owed.status or Status.ASSIGNED)
 
         def read(conn: Connection):
             return address(conn, f"person:{person}"), load_task(conn, self.domain, task_id)
@@ -116,7 +118,7 @@ class TeamsDelivery:
             return Park(f"{person} has not installed Responder in Teams")
         council = self.domain.council
         task_type = council.task_type(task.type)
-        if message.payload.get("reminder"):
+        if owed.reminder:
             if task.status not in OPEN_STATUSES or task.assignee != person:
                 return Done("no longer theirs to do")
             local = task.due_at.astimezone(council.tz)
@@ -143,8 +145,8 @@ class TeamsDelivery:
     async def digest(self, message: Message) -> Outcome:
         """A team's digest to one manager, or to the team's channel: built now, from the
         period stored with it (open and overdue figures are as of sending)."""
-        digest_id, team = message.payload["digest_id"], message.payload["team"]
-        person = message.payload.get("person")
+        owed = DigestDelivery.read(message.payload)
+        digest_id, team, person = owed.digest_id, owed.team, owed.person
         now = self.clock()
         if self.domain.council.team(team) is None:
             return Done(f"team {team} is no longer in the council file")
@@ -181,7 +183,7 @@ class TeamsDelivery:
         return self._failure(reply, target.conversation_id)
 
     async def refresh(self, message: Message) -> Outcome:
-        task_id = message.payload["task_id"]
+        task_id = CardRefresh.read(message.payload).task_id
         now = self.clock()
 
         def read(conn: Connection) -> list[tuple[SentCard, int, dict]]:

@@ -40,16 +40,16 @@ from sqlalchemy import Connection, select, update
 
 from responder.config.model import Council
 from responder.intake.errors import error_response
+from responder.messages import FALLBACK_SUFFIX, ResidentUpdate
 from responder.store.db import Database
 from responder.store.history import append_event
-from responder.store.outbox import enqueue, outbox_row
+from responder.store.outbox import enqueue
 from responder.store.schema import contacts, notifications, outbox
 
 log = logging.getLogger("responder.notify.receipts")
 
 PATH = "/api/notify/callback"
 MAX_BODY = 64 * 1024
-FALLBACK_SUFFIX = ":fallback"
 
 # What Notify sends in a delivery receipt.
 STATUSES = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
@@ -372,25 +372,22 @@ def _fall_back(
         return None, "no fallback: the reporter's contact details are no longer held"
     if not (held.email if other == "email" else held.sms):
         return None, f"no fallback: the reporter gave no {_ADDRESS[other]}"
-    same_event_other = f"notify:{row.report_id}:{row.event}:{other}"
+    same_event_other = ResidentUpdate.key(row.report_id, row.event, other)
     if conn.execute(
         select(outbox.c.id).where(outbox.c.idempotency_key == same_event_other)
     ).first():
         # The reporter asked for both: they have (or will have) this message already.
         return None, f"no fallback: the reporter gets this message {_BY[other]} already"
-    original = conn.execute(
-        select(outbox.c.payload).where(outbox.c.idempotency_key == row.reference)
-    ).scalar_one_or_none()
-    payload = dict(original) if isinstance(original, dict) else {}
-    payload.update(
+    message = ResidentUpdate(
         report_id=row.report_id,
         task_id=row.task_id,
         event=row.event,
         channel=other,
         template_id=template,
     )
-    key = row.reference + FALLBACK_SUFFIX
-    enqueue(conn, [outbox_row("notify", key, payload, now, row.task_id)])
+    owed = message.fallback(row.reference, now)
+    enqueue(conn, [owed])
+    key = owed["idempotency_key"]
     return key, f"sending it {_BY[other]} instead"
 
 

@@ -46,6 +46,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from responder.config.model import Council
 from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
+from responder.messages import ResidentUpdate
 from responder.notify.lag import LoopLagMonitor
 from responder.notify.pacing import NotifyPacer
 from responder.notify.personalisation import TaskFacts, UnknownEvent, personalise
@@ -159,7 +160,7 @@ class NotifySender:
         )
 
     def handlers(self) -> dict:
-        return {"notify": self.send}
+        return {ResidentUpdate.KIND: self.send}
 
     def start(self) -> None:
         if self.key_problem is not None:
@@ -197,18 +198,10 @@ class NotifySender:
     # -- the handler --------------------------------------------------------------------------
 
     async def send(self, message: Message) -> Outcome:
-        try:
-            p = message.payload
-            job = Job(
-                message.key,
-                int(p["task_id"]),
-                int(p["report_id"]),
-                str(p["event"]),
-                str(p["channel"]),
-                str(p["template_id"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return Park("not a Notify message this version understands")
+        owed = ResidentUpdate.read(message.payload)
+        job = Job(
+            message.key, owed.task_id, owed.report_id, owed.event, owed.channel, owed.template_id
+        )
         if job.channel not in CHANNEL_WORDS:
             return await self._not_sent(job, f"unknown channel '{job.channel}'")
         if self.key_problem is not None:

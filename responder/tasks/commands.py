@@ -16,9 +16,10 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from responder.config.model import Council
+from responder.messages import ResidentUpdate, TaskCard
 from responder.store.db import Database
 from responder.store.history import append_event
-from responder.store.outbox import enqueue, outbox_row
+from responder.store.outbox import enqueue
 from responder.store.schema import contacts, people, reports, tasks, teams
 from responder.tasks import geo
 from responder.tasks.cases import follow
@@ -390,20 +391,12 @@ def delivery_messages(
     Keys carry the task version, so a later offer of the same task is a new message.
     """
     if assignee:
-        return [card_row(task_id, assignee, version, now)]
+        return [TaskCard.to_person(task_id, assignee, version, now)]
     team = council.team(team_code)
     officers = [o for o in (team.officers if team else []) if o not in exclude]
-    rows = [card_row(task_id, p, version, now) for p in on_duty_of(conn, officers)]
-    payload = {"task_id": task_id, "team": team_code}
-    key = f"card:{task_id}:team:{team_code}:{version}"
-    rows.append(outbox_row("teams.card", key, payload, now, task_id))
+    rows = [TaskCard.to_person(task_id, p, version, now) for p in on_duty_of(conn, officers)]
+    rows.append(TaskCard.to_team(task_id, team_code, version, now))
     return rows
-
-
-def card_row(task_id: int, person: str, version: int, now: datetime) -> dict:
-    """A task card owed to one person (sent once per version; later changes refresh it)."""
-    payload = {"task_id": task_id, "person": person}
-    return outbox_row("teams.card", f"card:{task_id}:{person}:{version}", payload, now, task_id)
 
 
 def on_duty_of(conn: Connection, person_ids: list[str]) -> list[str]:
@@ -449,15 +442,14 @@ def notify_rows(
         template = templates.email_template if channel == "email" else templates.sms_template
         reachable = has_email if channel == "email" else has_phone
         if template and reachable:
-            key = f"notify:{report_id}:{event}:{channel}"
-            payload = {
-                "report_id": report_id,
-                "task_id": task_id,
-                "event": event,
-                "channel": channel,
-                "template_id": template,
-            }
-            rows.append(outbox_row("notify", key, payload, now, task_id))
+            message = ResidentUpdate(
+                report_id=report_id,
+                task_id=task_id,
+                event=event,
+                channel=channel,
+                template_id=template,
+            )
+            rows.append(message.owed(now))
     return rows
 
 
@@ -475,7 +467,6 @@ class _Row:
 
 __all__ = [
     "Domain",
-    "card_row",
     "create_task",
     "delivery_messages",
     "load_task",

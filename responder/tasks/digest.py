@@ -28,8 +28,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, case, func, insert, select
 
+from responder.messages import DigestDelivery
 from responder.store.db import Database
-from responder.store.outbox import enqueue, outbox_row
+from responder.store.outbox import enqueue
 from responder.store.schema import digests, people, tasks
 from responder.store.teams_state import team_channel
 from responder.tasks.commands import Domain
@@ -39,7 +40,6 @@ from responder.tasks.reference import format_reference
 MAX_OVERDUE = 10
 MAX_BUSIEST = 5
 DEFAULT_PERIOD = timedelta(hours=24)
-KIND = "teams.digest"
 
 # Open statuses in a fixed order, so the statement (and its cached plan) is always the same.
 _OPEN = sorted(s.value for s in OPEN_STATUSES)
@@ -297,11 +297,6 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def digest_key(team_code: str, until: datetime, recipient: str) -> str:
-    """The outbox key: one message per team, slot and recipient, ever."""
-    return f"digest:{team_code}:{_utc(until).isoformat()}:{recipient}"
-
-
 def enqueue_digest(
     conn: Connection,
     domain: Domain,
@@ -345,24 +340,8 @@ def enqueue_digest(
             {"team": team_code, "period_start": since, "period_end": until, "created_at": now},
         ).scalar_one()
         repeat = False
-    rows = [
-        outbox_row(
-            KIND,
-            digest_key(team_code, until, f"person:{manager}"),
-            {"digest_id": digest_id, "team": team_code, "person": manager},
-            now,
-        )
-        for manager in team.managers
-    ]
-    rows.append(
-        outbox_row(
-            KIND,
-            digest_key(team_code, until, f"channel:{team_code}"),
-            {"digest_id": digest_id, "team": team_code},
-            now,
-        )
-    )
-    enqueue(conn, rows)
+    recipients: list[str | None] = [*team.managers, None]  # None: the team's channel
+    enqueue(conn, [DigestDelivery.to(digest_id, team_code, until, p, now) for p in recipients])
     return QueuedDigest(
         digest_id=digest_id,
         team=team_code,
@@ -413,7 +392,6 @@ __all__ = [
     "QueuedDigest",
     "UnknownTeam",
     "build_digest",
-    "digest_key",
     "digest_period",
     "enqueue_digest",
     "send_digests",

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from responder.config.model import Council
+from responder.messages import Notice, TaskCard
 from responder.store.db import Database
-from responder.store.outbox import enqueue, outbox_row
+from responder.store.outbox import enqueue
 from responder.store.schema import tasks
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 
@@ -76,7 +77,7 @@ def scan(
             minutes = council.file.digest.escalate_unaccepted_after_minutes[task.priority]
             notice = f"Escalated: not accepted within {_duration(minutes)}."
             for manager in managers(task.team):
-                rows.append(_card(task.id, manager, notice, f"escalate:{task.id}:{manager}", now))
+                rows.append(TaskCard.alert_to(task.id, manager, notice, "escalate", now))
             counts[0] += 1
 
     overdue = conn.execute(
@@ -87,7 +88,7 @@ def scan(
     for task in overdue:
         for manager in managers(task.team):
             notice = "Overdue: this task has passed its due time."
-            rows.append(_card(task.id, manager, notice, f"overdue:{task.id}:{manager}", now))
+            rows.append(TaskCard.alert_to(task.id, manager, notice, "overdue", now))
         counts[1] += 1
 
     due_soon = conn.execute(
@@ -99,17 +100,9 @@ def scan(
         )
     ).all()
     for task in due_soon:
-        key = f"remind:{task.id}:{task.due_at.isoformat()}"
-        payload = {"person": task.assignee, "task_id": task.id, "reminder": True}
-        rows.append(outbox_row("teams.notice", key, payload, now, task.id))
+        rows.append(Notice.due_soon(task.id, task.assignee, task.due_at, now))
         counts[2] += 1
     return rows, Found(*counts)
-
-
-def _card(task_id: int, manager: str, notice: str, key: str, now: datetime) -> dict[str, Any]:
-    """The task's own card, sent afresh to a manager with why it came (reassign is on it)."""
-    payload = {"task_id": task_id, "person": manager, "notice": notice, "alert": True}
-    return outbox_row("teams.card", key, payload, now, task_id)
 
 
 def _duration(minutes: int) -> str:

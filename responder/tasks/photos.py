@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, insert, select, update
 
 from responder.config.model import Council
+from responder.messages import CardRefresh
 from responder.store.db import Database
-from responder.store.outbox import enqueue, outbox_row
+from responder.store.outbox import enqueue
 from responder.store.schema import photos, task_events, tasks
 from responder.tasks.commands import Domain, load_task
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
@@ -229,14 +230,7 @@ def attach(
             }
         ],
     )
-    refresh = outbox_row(
-        "teams.refresh",
-        f"refresh:{task.id}:{new_version}",
-        {"task_id": task.id, "version": new_version},
-        now,
-        task.id,
-    )
-    enqueue(conn, [refresh])
+    enqueue(conn, [CardRefresh.of(task.id, new_version, now)])
     updated = load_task(conn, domain, task.id)
     assert updated is not None
     notice = "Photo added." if len(pending) == 1 else f"{len(pending)} photos added."
