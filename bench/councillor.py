@@ -71,9 +71,10 @@ from bench.teams import (
 )
 from responder.config import load_council
 from responder.config.model import Council
-from responder.tasks.actions import OUTCOMES
 from responder.tasks.routing import WardLocator
+from responder.tasks.vocabulary import DEFAULT_OUTCOMES
 
+OUTCOMES = [o.code for o in DEFAULT_OUTCOMES]
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 50.0
 DEFAULT_TASKS = 1_000_000

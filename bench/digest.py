@@ -43,11 +43,12 @@ from bench.common import COUNCIL_FILE, DESCRIPTIONS, RESULTS, ROOT, STREETS, mac
 from bench.councillor import INSERT_TASK, OPEN_MIX, TYPE_WEIGHTS, stamp, ward_points
 from responder.config import load_council
 from responder.config.model import Council
-from responder.tasks.actions import OUTCOMES
 from responder.tasks.commands import Domain
 from responder.tasks.digest import build_digest
 from responder.tasks.lifecycle import OPEN_STATUSES
+from responder.tasks.vocabulary import DEFAULT_OUTCOMES
 
+OUTCOMES = [o.code for o in DEFAULT_OUTCOMES]
 GOAL_MS = 500.0
 GOAL_OPEN = 100_000
 QUICK_OPEN = 20_000
