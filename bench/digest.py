@@ -43,8 +43,8 @@ from bench.common import COUNCIL_FILE, DESCRIPTIONS, RESULTS, ROOT, STREETS, mac
 from bench.councillor import INSERT_TASK, OPEN_MIX, TYPE_WEIGHTS, stamp, ward_points
 from responder.config import load_council
 from responder.config.model import Council
-from responder.tasks.commands import Domain
 from responder.tasks.digest import build_digest
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES
 from responder.tasks.vocabulary import DEFAULT_OUTCOMES
 

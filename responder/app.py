@@ -21,7 +21,6 @@ from responder.config import Council, load_council
 from responder.incidents import keep_data_out_of_logs
 from responder.intake import api as intake
 from responder.intake import photos as photo_files
-from responder.intake.errors import json_errors
 from responder.jobs.dispatcher import Dispatcher
 from responder.jobs.scheduler import Cron, Every, Job, Scheduler
 from responder.notify import receipts
@@ -31,10 +30,11 @@ from responder.settings import Settings
 from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
-from responder.tasks.commands import Domain
 from responder.tasks.digest import send_digests
+from responder.tasks.domain import Domain
 from responder.tasks.escalation import run_escalations
 from responder.tasks.geocode import WardGeocoder
+from responder.web import clock_key, db_key, domain_key, intake_keys_key, json_errors
 
 log = logging.getLogger("responder")
 dispatcher_key = web.AppKey("dispatcher", Dispatcher)
@@ -55,12 +55,12 @@ def utc_now() -> datetime:
 
 async def healthz(request: web.Request) -> web.Response:
     try:
-        await request.app[intake.db_key].ping()
+        await request.app[db_key].ping()
     except Exception as exc:  # noqa: BLE001 - health reports the failure instead of raising
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503
         )
-    council = request.app[intake.domain_key].council
+    council = request.app[domain_key].council
     return web.json_response({"status": "ok", "database": "ok", "council": council.info.name})
 
 
@@ -78,7 +78,7 @@ def scheduled_jobs(app: web.Application, db: Database, council: Council) -> list
 
     async def digest(now: datetime, slot: datetime, since: datetime | None) -> None:
         # The slot is the digest's end: the same slot again (another instance) sends nothing.
-        await send_digests(db, app[intake.domain_key], slot)
+        await send_digests(db, app[domain_key], slot)
 
     async def escalate(now: datetime, slot: datetime, since: datetime | None) -> None:
         # Windows on the slot grid: each task crosses each threshold in exactly one window.
@@ -131,10 +131,10 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     )
     db = Database(settings.database_url)
     app = web.Application(middlewares=[json_errors], client_max_size=intake.MAX_BODY)
-    app[intake.domain_key] = domain
-    app[intake.intake_keys_key] = settings.intake_keys
-    app[intake.clock_key] = clock
-    app[intake.db_key] = db
+    app[domain_key] = domain
+    app[intake_keys_key] = settings.intake_keys
+    app[clock_key] = clock
+    app[db_key] = db
     bot = ResponderBot(db, domain, clock, WardGeocoder(council, domain.locator))
     teams = TeamsEndpoint(settings, bot, council.info.tenant_id)
     app.add_routes(

@@ -131,8 +131,8 @@ def _digest(args: argparse.Namespace) -> int:
     from responder.config import load_council
     from responder.store import migrate
     from responder.store.db import Database
-    from responder.tasks.commands import Domain
     from responder.tasks.digest import send_digests
+    from responder.tasks.domain import Domain
 
     settings = Settings.from_env()
     try:

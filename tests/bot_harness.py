@@ -9,9 +9,9 @@ from support import AUTH, EXAMPLES, INTAKE_SECRET, assert_valid_card
 
 from fakes.connector import FakeConnector
 from fakes.teams import card_action, install, message, personal_conversation
-from responder.intake.api import db_key
 from responder.settings import Settings
 from responder.store.schema import outbox
+from responder.web import db_key
 
 NORTHGATE = (51.9051, 0.8873)
 

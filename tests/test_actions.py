@@ -23,7 +23,8 @@ from responder.tasks.actions import (
     act,
     set_duty,
 )
-from responder.tasks.commands import Domain, create_task, load_task
+from responder.tasks.commands import create_task, load_task
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import Action, Status
 from responder.tasks.records import NewReport, ReporterContact, TaskRecord
 from responder.tasks.vocabulary import DEFAULT_OUTCOMES

@@ -13,8 +13,8 @@ from support import assert_valid_card
 from fakes.connector import FakeConnector
 from fakes.teams import card_action, message, personal_conversation
 from responder.app import build_app
-from responder.intake.api import db_key
 from responder.store.schema import follows, tasks
+from responder.web import db_key
 
 SOUTHMERE = (51.8850, 0.8850)
 CARD = "application/vnd.microsoft.card.adaptive"

@@ -26,13 +26,12 @@ from fakes.teams import personal_conversation
 from responder.app import build_app
 from responder.cards.digest import digest_card, digest_view, in_time_text, late_text
 from responder.config import load_council
-from responder.intake.api import db_key, domain_key
 from responder.store import migrate
 from responder.store.db import Database
 from responder.store.schema import digests, outbox, tasks
 from responder.store.sync import sync_council
 from responder.tasks.actions import ActionRequest, act, set_duty
-from responder.tasks.commands import Domain, create_task
+from responder.tasks.commands import create_task
 from responder.tasks.digest import (
     MAX_OVERDUE,
     Digest,
@@ -41,8 +40,10 @@ from responder.tasks.digest import (
     enqueue_digest,
     send_digests,
 )
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES, Action
 from responder.tasks.records import NewReport, TaskRecord
+from responder.web import db_key, domain_key
 
 # A week of work for sc-north (Street Cleansing North: Northgate and Eastwood).
 WEEK_START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)  # Monday

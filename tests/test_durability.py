@@ -37,9 +37,9 @@ from fakes.notify import FakeNotify
 from fakes.teams import install, personal_conversation
 from responder.app import build_app, dispatcher_key
 from responder.bot.pacing import TeamsPacer
-from responder.intake.api import db_key
 from responder.settings import Settings
 from responder.store.schema import outbox
+from responder.web import db_key
 
 RECEIVED_EMAIL = "2c6b6b4e-1f4d-4a4e-9a56-0d7f1f6a1001"  # examples/council.yaml
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select, update
 from support import AUTH
 
-from responder.intake.api import db_key
 from responder.store.schema import contacts, outbox, people, reports, task_events, tasks
+from responder.web import db_key
 
 # Points inside the example wards (see examples/wards.geojson).
 NORTHGATE = (51.9051, 0.8873)

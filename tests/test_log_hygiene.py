@@ -19,8 +19,8 @@ from support import AUTH
 from fakes.connector import FakeConnector
 from fakes.teams import card_action, message
 from responder.app import build_app
-from responder.intake.api import db_key
 from responder.store.schema import task_events
+from responder.web import db_key
 
 # Distinct enough that a hit can only be a leak.
 PHONE = "07700900456"

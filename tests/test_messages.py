@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from fakes.connector import FakeConnector
 from responder.app import build_app, dispatcher_key
-from responder.intake.api import db_key
 from responder.messages import (
     FALLBACK_SUFFIX,
     KINDS,
@@ -25,6 +24,7 @@ from responder.messages import (
 )
 from responder.store.outbox import enqueue, outbox_row
 from responder.store.schema import outbox
+from responder.web import db_key
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

@@ -24,7 +24,6 @@ from support import AUTH, EXAMPLES, INTAKE_SECRET
 from fakes.notify import CLOCK_SKEW, KEY_NOT_FOUND, FakeNotify, Fault
 from responder.app import build_app, notify_key
 from responder.config import load_council
-from responder.intake.api import db_key, domain_key
 from responder.notify.pacing import NotifyPacer
 from responder.notify.personalisation import TaskFacts, personalise, report_date
 from responder.notify.sender import NOT_SET
@@ -34,6 +33,7 @@ from responder.store.schema import contacts, notifications, outbox, task_events
 from responder.tasks.actions import ActionRequest, act
 from responder.tasks.commands import notify_rows
 from responder.tasks.lifecycle import Action
+from responder.web import db_key, domain_key
 
 NORTHGATE = (51.9051, 0.8873)
 ELSEWHERE = (51.9005, 0.8805)  # far enough from NORTHGATE not to be a duplicate

@@ -23,8 +23,8 @@ from support import AUTH, assert_valid_card
 from fakes.connector import FakeConnector
 from fakes.teams import card_action, message, personal_conversation
 from responder.app import build_app
-from responder.intake.api import db_key
 from responder.store.schema import follows, task_events, tasks
+from responder.web import db_key
 
 ROLES = (
     "assignee",

@@ -29,9 +29,9 @@ from fakes.teams import card_action, message, personal_conversation
 from responder.app import StartupError, build_app, photos_key
 from responder.bot.attachment_policy import DEFAULT_ATTACHMENT_HOSTS
 from responder.bot.photos import COUNCILLOR, FAILED, NO_TASK, NOT_A_PHOTO, TOO_BIG
-from responder.intake.api import db_key
 from responder.settings import Settings, SettingsError
 from responder.store.schema import outbox, people, photos, task_events, tasks
+from responder.web import db_key
 
 PUBLIC = "https://responder.sample-borough.gov.uk"
 FILE_INFO = "application/vnd.microsoft.teams.file.download.info"

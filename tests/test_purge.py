@@ -19,11 +19,11 @@ from sqlalchemy import select, update
 from support import AUTH, EXAMPLES
 
 from responder.config import load_council
-from responder.intake.api import db_key, domain_key
 from responder.notify.purge import PARKED_NOTE, cutoff_for, purge, truncate_wal
 from responder.store.schema import contacts, outbox, reports, task_events
 from responder.tasks.actions import ActionRequest, act
 from responder.tasks.lifecycle import Action
+from responder.web import db_key, domain_key
 
 RESPONDER = Path(sys.executable).with_name("responder")
 AS_OF = date(2027, 3, 1)  # 90 days before: 2026-12-01 (GMT, so midnight UTC)

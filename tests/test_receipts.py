@@ -17,8 +17,8 @@ from sqlalchemy import delete, insert, select
 from support import AUTH
 
 from responder.app import build_app
-from responder.intake.api import clock_key, db_key
 from responder.store.schema import contacts, notifications, outbox, reports, task_events
+from responder.web import clock_key, db_key
 
 TOKEN = "notify-callback-token-0123456789"
 CALLBACK = "/api/notify/callback"

@@ -17,8 +17,8 @@ from support import AUTH, assert_valid_card
 from fakes.connector import FakeConnector
 from fakes.teams import TENANT, card_action, message
 from responder.app import StartupError, build_app, dispatcher_key
-from responder.intake.api import db_key
 from responder.store.schema import conversations, deliveries, outbox, people, task_events, tasks
+from responder.web import db_key
 
 
 @pytest.fixture

@@ -29,9 +29,10 @@ from responder.store.teams_state import (
     sent_cards,
     team_channel,
 )
-from responder.tasks.commands import Domain, load_task
+from responder.tasks.commands import load_task
 from responder.tasks.delivery_log import record_undelivered
 from responder.tasks.digest import build_digest, digest_period
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 
 # 412 comes back when a card is updated concurrently: worth another go, like a 5xx.

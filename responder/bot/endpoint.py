@@ -23,8 +23,8 @@ from msrest.serialization import Model
 
 from responder.bot.handler import ResponderBot
 from responder.incidents import log_incident
-from responder.intake.errors import error_response
 from responder.settings import Settings
+from responder.web import error_response
 
 log = logging.getLogger("responder.bot")
 

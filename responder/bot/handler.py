@@ -44,7 +44,7 @@ from responder.store.db import Database
 from responder.store.teams_state import link_channel, save_conversation, set_teams_user_id
 from responder.tasks.actions import ActionRequest, act
 from responder.tasks.cases import find_case
-from responder.tasks.commands import Domain
+from responder.tasks.domain import Domain
 from responder.tasks.geocode import Geocoder
 from responder.tasks.lifecycle import Action
 from responder.tasks.visibility import NOT_VISIBLE

@@ -53,7 +53,7 @@ from responder.cards.lists import notice_card
 from responder.config.model import Person
 from responder.dialogs.chat import STRANGER
 from responder.store.db import Database
-from responder.tasks.commands import Domain
+from responder.tasks.domain import Domain
 from responder.tasks.photos import (
     MAX_CHOICES,
     NewPhoto,

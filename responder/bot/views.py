@@ -10,7 +10,8 @@ from sqlalchemy import Connection, select
 from responder.cards.task_card import TaskView, outcome_choices, task_card
 from responder.store.schema import people, task_events
 from responder.store.teams_state import teams_user_ids
-from responder.tasks.commands import Domain, load_task
+from responder.tasks.commands import load_task
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import Action, Relation, Status, allowed_actions, relations
 from responder.tasks.records import TaskRecord
 from responder.tasks.vocabulary import EVENT_WORDS, outcome_words

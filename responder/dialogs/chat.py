@@ -27,7 +27,7 @@ from responder.dialogs.commands import Command
 from responder.store.db import Database
 from responder.tasks import cases
 from responder.tasks.actions import set_duty
-from responder.tasks.commands import Domain
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.queries import open_tasks_for
 from responder.tasks.records import TaskRecord

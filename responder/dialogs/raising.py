@@ -12,7 +12,8 @@ from datetime import datetime
 
 from responder.config.model import Council, Person, TaskType
 from responder.store.db import Database
-from responder.tasks.commands import Domain, create_task
+from responder.tasks.commands import create_task
+from responder.tasks.domain import Domain
 from responder.tasks.geocode import GeocodeError, Geocoder
 from responder.tasks.records import CreateResult, NewReport
 from responder.tasks.routing import RoutingError

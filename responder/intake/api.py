@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
-from datetime import datetime
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from responder.intake.errors import error_response
 from responder.intake.schema import IntakeBody, problems_of
 from responder.intake.views import event_json, task_json
-from responder.store.db import Database
 from responder.tasks.cases import find_case
-from responder.tasks.commands import Domain, create_task
+from responder.tasks.commands import create_task
 from responder.tasks.queries import task_history
 from responder.tasks.reference import parse_reference
 from responder.tasks.routing import RoutingError
 from responder.tasks.visibility import COUNCIL_WIDE
+from responder.web import clock_key, db_key, domain_key, error_response, intake_keys_key
 
 MAX_BODY = 1024 * 1024
-
-db_key = web.AppKey("db", Database)
-domain_key = web.AppKey("domain", Domain)
-intake_keys_key = web.AppKey("intake_keys", dict)
-clock_key = web.AppKey("clock", Callable[[], datetime])
 
 
 def authenticate(request: web.Request) -> str | web.Response:

@@ -11,9 +11,9 @@ import re
 
 from aiohttp import web
 
-from responder.intake.errors import error_response
 from responder.store.db import Database
 from responder.tasks.photos import photo_content
+from responder.web import error_response
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 HEADERS = {

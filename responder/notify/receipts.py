@@ -39,12 +39,12 @@ from aiohttp import web
 from sqlalchemy import Connection, select, update
 
 from responder.config.model import Council
-from responder.intake.errors import error_response
 from responder.messages import FALLBACK_SUFFIX, ResidentUpdate
 from responder.store.db import Database
 from responder.store.history import append_event
 from responder.store.outbox import enqueue
 from responder.store.schema import contacts, notifications, outbox
+from responder.web import error_response
 
 log = logging.getLogger("responder.notify.receipts")
 

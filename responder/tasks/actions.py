@@ -42,13 +42,8 @@ from responder.store.db import Database
 from responder.store.outbox import enqueue
 from responder.store.schema import contacts, people, reports, task_events, tasks, teams
 from responder.tasks.cases import status_notices
-from responder.tasks.commands import (
-    Domain,
-    delivery_messages,
-    load_task,
-    notify_rows,
-    officer_loads,
-)
+from responder.tasks.commands import delivery_messages, load_task, notify_rows, officer_loads
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import Action, Status, decide, relations
 from responder.tasks.records import TaskRecord
 from responder.tasks.routing import choose_officer

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from responder.messages import Notice
 from responder.store.schema import follows, task_events, tasks
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.records import TaskRecord
 from responder.tasks.visibility import Scope, task_id_of
@@ -35,9 +36,6 @@ from responder.tasks.vocabulary import (
     OutcomeWords,
     outcome_words,
 )
-
-if TYPE_CHECKING:  # commands imports this module
-    from responder.tasks.commands import Domain
 
 MAX_LISTED = 10  # a phone screen or two; the rest are counted
 MAX_OVERDUE = 10

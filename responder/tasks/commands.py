@@ -8,7 +8,7 @@ apply them and record the result with its audit event and outbox rows, atomicall
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,13 +24,13 @@ from responder.store.schema import contacts, people, reports, tasks, teams
 from responder.tasks import geo
 from responder.tasks.cases import follow
 from responder.tasks.dedupe import OpenTaskAt, find_duplicate
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.priority import NearbyReport, PriorityDecision, prioritise, repeat_window
 from responder.tasks.records import CreateResult, NewReport, TaskRecord
 from responder.tasks.routing import (
     OfficerLoad,
     RoutingDecision,
-    WardLocator,
     choose_officer,
     route,
 )
@@ -73,22 +73,6 @@ _OPEN_NEARBY = select(tasks.c.id, tasks.c.lat, tasks.c.lon).where(
     tasks.c.lat.between(bindparam("min_lat"), bindparam("max_lat")),
     tasks.c.lon.between(bindparam("min_lon"), bindparam("max_lon")),
 )
-
-
-@dataclass(frozen=True)
-class Domain:
-    """What the commands need to know about the council, built once at start-up."""
-
-    council: Council
-    locator: WardLocator
-
-    @classmethod
-    def for_council(cls, council: Council) -> Domain:
-        return cls(council, WardLocator(council.wards))
-
-    @property
-    def prefix(self) -> str:
-        return self.council.info.reference_prefix
 
 
 async def create_task(
@@ -466,7 +450,6 @@ class _Row:
 
 
 __all__ = [
-    "Domain",
     "create_task",
     "delivery_messages",
     "load_task",

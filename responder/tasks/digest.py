@@ -33,7 +33,7 @@ from responder.store.db import Database
 from responder.store.outbox import enqueue
 from responder.store.schema import digests, people, tasks
 from responder.store.teams_state import team_channel
-from responder.tasks.commands import Domain
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.reference import format_reference
 

@@ -28,7 +28,8 @@ from responder.messages import CardRefresh
 from responder.store.db import Database
 from responder.store.outbox import enqueue
 from responder.store.schema import photos, task_events, tasks
-from responder.tasks.commands import Domain, load_task
+from responder.tasks.commands import load_task
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES, Status
 from responder.tasks.records import TaskRecord
 

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, select
 
 from responder.store.db import Database
 from responder.store.schema import task_events, tasks
-from responder.tasks.commands import Domain
+from responder.tasks.domain import Domain
 from responder.tasks.lifecycle import OPEN_STATUSES
 from responder.tasks.records import EventRecord, TaskRecord
 
