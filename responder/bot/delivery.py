@@ -81,6 +81,7 @@ class TeamsDelivery:
             if person:
                 target = address(conn, f"person:{person}")
             else:
+                assert team is not None  # a card goes to a person or a team's channel
                 channel = team_channel(conn, team)
                 if channel is None:
                     return None

@@ -101,9 +101,7 @@ def render(
     choices: tuple[tuple[str, str], ...] = ()
     if Action.REASSIGN in actions:
         choices = tuple(
-            (p, council.person(p).name if council.person(p) else p)
-            for p in officers
-            if duty.get(p, True) and p != task.assignee
+            (p, _name(council, p)) for p in officers if duty.get(p, True) and p != task.assignee
         )
         if not choices:
             actions = [a for a in actions if a != Action.REASSIGN]
@@ -166,3 +164,9 @@ def render(
 
 def is_open(task: TaskRecord) -> bool:
     return task.status not in (Status.COMPLETED, Status.CANCELLED)
+
+
+def _name(council, person_id: str) -> str:
+    """A person's name, or their id if the council file no longer has them."""
+    person = council.person(person_id)
+    return person.name if person else person_id

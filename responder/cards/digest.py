@@ -278,7 +278,7 @@ def _priority_table(rows: Sequence[PriorityRow]) -> ColumnSet:
     columns = []
     for i, (header, values) in enumerate(zip(headers, cells, strict=True)):
         first = i == 0
-        items = [_cell(header, header=True, first=first)]
+        items: list[CardElement] = [_cell(header, header=True, first=first)]
         items += [_cell(v, first=first) for v in values]
         columns.append(Column(width="stretch" if first else "auto", items=items))
     return ColumnSet(columns=columns)

@@ -311,6 +311,7 @@ def _valid_section(data: dict[str, Any], name: str) -> Any:
     field = CouncilFile.model_fields[name]
     if name not in data:
         return None if field.is_required() else field.get_default(call_default_factory=True)
+    assert field.annotation is not None  # every CouncilFile field is annotated
     try:
         return TypeAdapter(field.annotation).validate_python(data[name])
     except ValidationError:

@@ -554,7 +554,7 @@ class Parser:
             if ward is not None:
                 return ward, None
             named = " ".join(_trim(rest, 0))
-            strong = tail[0] == "strong" and len(rest) <= _MAX_RAW_WARD_WORDS and named
+            strong = tail[0] == "strong" and len(rest) <= _MAX_RAW_WARD_WORDS and bool(named)
             if strong and (raw is None or tail[1] < raw[0]):
                 raw = (tail[1], named)
         return None, raw[1] if raw is not None else None

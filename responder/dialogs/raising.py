@@ -7,6 +7,7 @@ same things with the same words.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -98,7 +99,7 @@ async def raise_task(
     domain: Domain,
     geocoder: Geocoder,
     person: Person,
-    answers: dict[str, str | None],
+    answers: Mapping[str, str | None],
     key: str,
     now: datetime,
 ) -> CreateResult:

@@ -61,6 +61,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -316,7 +317,7 @@ class Scheduler:
                     continue  # another instance has it, or it is cooling down after a failure
             task = asyncio.create_task(self._run_job(job, now, slot), name=f"job:{job.name}")
             self._running[job.name] = task
-            task.add_done_callback(lambda _t, name=job.name: self._running.pop(name, None))
+            task.add_done_callback(partial(_forget, self._running, job.name))
             started.append(task)
         return started
 
@@ -463,3 +464,8 @@ def _read_rows(conn: Connection) -> dict[str, _Row]:
             )
         )
     }
+
+
+def _forget(running: dict[str, asyncio.Task], name: str, _task: asyncio.Task) -> None:
+    """Done: the job may be started again (a callback bound to its name)."""
+    running.pop(name, None)

@@ -237,6 +237,7 @@ def parse_receipt(data: Any) -> Receipt | list[dict[str, str]]:
         problems.append({"field": "template_version", "problem": "must be a whole number"})
     if problems:
         return problems
+    assert isinstance(notify_id, str) and isinstance(status, str)  # checked above
     return Receipt(
         notify_id=notify_id,
         reference=reference or None,
@@ -343,7 +344,7 @@ def _fall_back(
 ) -> tuple[str | None, str]:
     """Enqueue the message on the other channel, once: (its reference or None, why)."""
     if row.fallback_reference is not None:
-        return None, f"already sent {_BY.get(_other(row.channel), '')} instead"
+        return None, f"already sent {_BY.get(_other(row.channel) or '', '')} instead"
     was_fallback = row.reference.endswith(FALLBACK_SUFFIX) or (
         conn.execute(
             select(notifications.c.id).where(notifications.c.fallback_reference == row.reference)

@@ -146,6 +146,7 @@ class Database:
         Each command gets a savepoint, so one that fails is rolled back alone; every caller
         hears back only after the shared commit. Under load this saves a commit per task.
         """
+        assert self._write_lock is not None  # group commit is SQLite's path
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._batch.append((command, future))
         async with self._write_lock:
@@ -161,7 +162,11 @@ class Database:
                 else:
                     for (_, waiting), (ok, value) in zip(batch, outcomes, strict=True):
                         if not waiting.done():
-                            (waiting.set_result if ok else waiting.set_exception)(value)
+                            if ok:
+                                waiting.set_result(value)
+                            else:
+                                assert isinstance(value, BaseException)
+                                waiting.set_exception(value)
         return await future
 
     def _write_batch(self, batch: list) -> list[tuple[bool, object]]:

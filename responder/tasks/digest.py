@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Connection, and_, case, func, insert, select
 
@@ -132,7 +133,7 @@ def build_digest(
     is_open = and_(mine, tasks.c.status.in_(_OPEN))
     late = tasks.c.due_at < now
 
-    new_by = dict(
+    new_by: dict[str, int] = dict(
         conn.execute(
             select(tasks.c.priority, func.count()).where(created).group_by(tasks.c.priority)
         ).all()
@@ -363,6 +364,11 @@ def digest_period(conn: Connection, digest_id: int) -> tuple[str, datetime, date
     return (row.team, row.period_start, row.period_end) if row is not None else None
 
 
+def _enqueue_now(conn: Connection, *, domain: Domain, team: str, now: datetime) -> QueuedDigest:
+    """The digest up to ``now`` since the team's last one (a partial, for ``db.run``)."""
+    return enqueue_digest(conn, domain, team, None, now, now)
+
+
 async def send_digests(
     db: Database, domain: Domain, now: datetime, team: str | None = None
 ) -> list[QueuedDigest]:
@@ -378,9 +384,7 @@ async def send_digests(
     codes = [team] if team is not None else [t.code for t in council.file.teams]
     queued = []
     for code in codes:
-        queued.append(
-            await db.run(lambda conn, code=code: enqueue_digest(conn, domain, code, None, now, now))
-        )
+        queued.append(await db.run(partial(_enqueue_now, domain=domain, team=code, now=now)))
     return queued
 
 

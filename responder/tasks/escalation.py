@@ -85,10 +85,10 @@ def scan(
             tasks.c.status.in_(_OPEN), tasks.c.due_at > since, tasks.c.due_at <= now
         )
     ).all()
-    for task in overdue:
-        for manager in managers(task.team):
+    for late in overdue:
+        for manager in managers(late.team):
             notice = "Overdue: this task has passed its due time."
-            rows.append(TaskCard.alert_to(task.id, manager, notice, "overdue", now))
+            rows.append(TaskCard.alert_to(late.id, manager, notice, "overdue", now))
         counts[1] += 1
 
     due_soon = conn.execute(
@@ -99,8 +99,8 @@ def scan(
             tasks.c.due_at <= now + REMIND_BEFORE,
         )
     ).all()
-    for task in due_soon:
-        rows.append(Notice.due_soon(task.id, task.assignee, task.due_at, now))
+    for soon in due_soon:
+        rows.append(Notice.due_soon(soon.id, soon.assignee, soon.due_at, now))
         counts[2] += 1
     return rows, Found(*counts)
 

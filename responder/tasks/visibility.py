@@ -88,9 +88,8 @@ class Scope:
         """Whether a ward summary may be shown at all (own wards, or the teams' wards)."""
         if self.everything:
             return True
-        return ward in self.wards or any(
-            ward in (council.team(t).wards if council.team(t) else ()) for t in self.teams
-        )
+        teams = (council.team(code) for code in self.teams)
+        return ward in self.wards or any(team and ward in team.wards for team in teams)
 
     def in_ward(self, ward: str) -> ColumnElement[bool]:
         """Open work in one ward: all of it for its councillor, the own teams' for staff."""
