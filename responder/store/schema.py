@@ -191,7 +191,12 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index(None, "status", "next_attempt_at"),
+    # The dispatcher's lane (the channel: teams | notify | default, from the kind) and,
+    # within it, the order: the earliest deadline first (the task's due time).
+    Column("lane", String(16), nullable=False),
+    Column("deliver_by", UTCDateTime, nullable=False),
+    # Claiming: a lane's pending rows, most urgent first.
+    Index(None, "status", "lane", "deliver_by"),
 )
 
 
