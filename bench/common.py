@@ -21,7 +21,7 @@ from shapely.geometry import Point
 from shapely.ops import unary_union
 
 from responder.config import load_council
-from responder.tasks.geo import haversine_m
+from responder.domain.geo import haversine_m
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"

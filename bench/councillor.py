@@ -71,8 +71,8 @@ from bench.teams import (
 )
 from responder.config import load_council
 from responder.config.model import Council
-from responder.tasks.routing import WardLocator
-from responder.tasks.vocabulary import DEFAULT_OUTCOMES
+from responder.domain.routing import WardLocator
+from responder.domain.vocabulary import DEFAULT_OUTCOMES
 
 OUTCOMES = [o.code for o in DEFAULT_OUTCOMES]
 GOAL_RATIO = 0.5

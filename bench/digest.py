@@ -43,10 +43,10 @@ from bench.common import COUNCIL_FILE, DESCRIPTIONS, RESULTS, ROOT, STREETS, mac
 from bench.councillor import INSERT_TASK, OPEN_MIX, TYPE_WEIGHTS, stamp, ward_points
 from responder.config import load_council
 from responder.config.model import Council
-from responder.tasks.digest import build_digest
-from responder.tasks.domain import Domain
-from responder.tasks.lifecycle import OPEN_STATUSES
-from responder.tasks.vocabulary import DEFAULT_OUTCOMES
+from responder.domain.context import Domain
+from responder.domain.lifecycle import OPEN_STATUSES
+from responder.domain.vocabulary import DEFAULT_OUTCOMES
+from responder.queries.digest import build_digest
 
 OUTCOMES = [o.code for o in DEFAULT_OUTCOMES]
 GOAL_MS = 500.0

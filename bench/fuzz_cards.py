@@ -99,9 +99,9 @@ from bench.server import BENCH_KEY_SECRET
 from fakes import teams as teams_json  # Teams activity JSON
 from fakes.connector import FakeConnector
 from responder.config import load_council
+from responder.domain.reference import format_reference
 from responder.store.db import async_url
 from responder.store.schema import follows, outbox, photos, task_events, tasks
-from responder.tasks.reference import format_reference
 
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/responder_bench"

@@ -17,23 +17,23 @@ from responder.bot.endpoint import TeamsEndpoint
 from responder.bot.handler import ResponderBot
 from responder.bot.pacing import TeamsPacer
 from responder.bot.photos import PhotoInbox
+from responder.commands.digest import send_digests
+from responder.commands.erase import purge
+from responder.commands.escalate import run_escalations
 from responder.config import Council, load_council
+from responder.domain.context import Domain
+from responder.domain.geocode import WardGeocoder
 from responder.incidents import keep_data_out_of_logs
 from responder.intake import api as intake
 from responder.intake import photos as photo_files
 from responder.jobs.dispatcher import Dispatcher
 from responder.jobs.scheduler import Cron, Every, Job, Scheduler
 from responder.notify import receipts
-from responder.notify.purge import purge
 from responder.notify.sender import NotifySender
 from responder.settings import Settings
 from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
-from responder.tasks.digest import send_digests
-from responder.tasks.domain import Domain
-from responder.tasks.escalation import run_escalations
-from responder.tasks.geocode import WardGeocoder
 from responder.web import clock_key, db_key, domain_key, intake_keys_key, json_errors
 
 log = logging.getLogger("responder")

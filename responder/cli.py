@@ -97,8 +97,8 @@ def _app_package(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
+    from responder.commands.erase import purge
     from responder.config import load_council
-    from responder.notify.purge import purge
     from responder.store import migrate
     from responder.store.db import Database
 
@@ -128,11 +128,11 @@ def _digest(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from responder.cards.common import when
+    from responder.commands.digest import send_digests
     from responder.config import load_council
+    from responder.domain.context import Domain
     from responder.store import migrate
     from responder.store.db import Database
-    from responder.tasks.digest import send_digests
-    from responder.tasks.domain import Domain
 
     settings = Settings.from_env()
     try:

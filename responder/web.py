@@ -12,9 +12,9 @@ from datetime import datetime
 
 from aiohttp import web
 
+from responder.domain.context import Domain
 from responder.incidents import log_incident
 from responder.store.db import Database
-from responder.tasks.domain import Domain
 
 log = logging.getLogger("responder.http")
 

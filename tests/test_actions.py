@@ -12,22 +12,23 @@ import pytest
 from sqlalchemy import select, update
 from support import EXAMPLES
 
-from responder.config import load_council
-from responder.store import migrate
-from responder.store.db import Database
-from responder.store.schema import contacts, outbox, people, task_events, tasks, teams
-from responder.store.sync import sync_council
-from responder.tasks.actions import (
+from responder.commands.act import (
     ActionRequest,
     ActionResult,
     act,
     set_duty,
 )
-from responder.tasks.commands import create_task, load_task
-from responder.tasks.domain import Domain
-from responder.tasks.lifecycle import Action, Status
-from responder.tasks.records import NewReport, ReporterContact, TaskRecord
-from responder.tasks.vocabulary import DEFAULT_OUTCOMES
+from responder.commands.create import create_task
+from responder.config import load_council
+from responder.domain.context import Domain
+from responder.domain.lifecycle import Action, Status
+from responder.domain.records import NewReport, ReporterContact, TaskRecord
+from responder.domain.vocabulary import DEFAULT_OUTCOMES
+from responder.queries.tasks import load_task
+from responder.store import migrate
+from responder.store.db import Database
+from responder.store.schema import contacts, outbox, people, task_events, tasks, teams
+from responder.store.sync import sync_council
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday morning
 LATER = NOW + timedelta(minutes=30)

@@ -17,8 +17,8 @@ from botbuilder.dialogs import (
 )
 from botbuilder.dialogs.prompts import PromptOptions, TextPrompt
 
+from responder.bot.state_storage import DatabaseStorage, EtagConflict
 from responder.store import migrate
-from responder.store.bot_storage import DatabaseStorage, EtagConflict
 from responder.store.db import Database
 
 

@@ -21,9 +21,9 @@ from responder.bot.card_inputs import (
     BadClick,
     read_click,
 )
+from responder.commands.act import NOTE_TOO_LONG, REASON_TOO_LONG
+from responder.domain.visibility import MAX_TASK_ID
 from responder.store.schema import task_events, tasks
-from responder.tasks.actions import NOTE_TOO_LONG, REASON_TOO_LONG
-from responder.tasks.visibility import MAX_TASK_ID
 
 CARD = "application/vnd.microsoft.card.adaptive"
 BAD_IDS = [0, -1, 10**30, 2**63, MAX_TASK_ID + 1, "1", True, 1.5, None, [1], {"id": 1}]

@@ -31,9 +31,9 @@ from responder.cards import (
 )
 from responder.cards.task_card import outcome_choices, priority_colour
 from responder.config import load_council
-from responder.tasks.lifecycle import Status, allowed_actions, relations
-from responder.tasks.records import ReporterContact, TaskRecord
-from responder.tasks.vocabulary import NOTE_MAX, REASON_MAX
+from responder.domain.lifecycle import Status, allowed_actions, relations
+from responder.domain.records import ReporterContact, TaskRecord
+from responder.domain.vocabulary import NOTE_MAX, REASON_MAX
 
 COUNCIL = other_council()
 NOW = utc(2026, 3, 2, 12)  # Monday

@@ -25,24 +25,19 @@ from fakes.connector import FakeConnector
 from fakes.teams import personal_conversation
 from responder.app import build_app
 from responder.cards.digest import digest_card, digest_view, in_time_text, late_text
+from responder.commands.act import ActionRequest, act, set_duty
+from responder.commands.create import create_task
+from responder.commands.digest import enqueue_digest, send_digests
 from responder.config import load_council
+from responder.domain.context import Domain
+from responder.domain.digest import Digest, UnknownTeam
+from responder.domain.lifecycle import OPEN_STATUSES, Action
+from responder.domain.records import NewReport, TaskRecord
+from responder.queries.digest import MAX_OVERDUE, build_digest
 from responder.store import migrate
 from responder.store.db import Database
 from responder.store.schema import digests, outbox, tasks
 from responder.store.sync import sync_council
-from responder.tasks.actions import ActionRequest, act, set_duty
-from responder.tasks.commands import create_task
-from responder.tasks.digest import (
-    MAX_OVERDUE,
-    Digest,
-    UnknownTeam,
-    build_digest,
-    enqueue_digest,
-    send_digests,
-)
-from responder.tasks.domain import Domain
-from responder.tasks.lifecycle import OPEN_STATUSES, Action
-from responder.tasks.records import NewReport, TaskRecord
 from responder.web import db_key, domain_key
 
 # A week of work for sc-north (Street Cleansing North: Northgate and Eastwood).

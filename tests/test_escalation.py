@@ -12,8 +12,8 @@ from support import assert_valid_card
 from fakes.connector import FakeConnector
 from fakes.teams import personal_conversation
 from responder.app import build_app
+from responder.commands.escalate import REMIND_BEFORE, run_escalations
 from responder.store.schema import outbox, task_events, tasks
-from responder.tasks.escalation import REMIND_BEFORE, run_escalations
 from responder.web import db_key, domain_key
 
 CARD = "application/vnd.microsoft.card.adaptive"

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from domain_helpers import EXAMPLES, build_council, example_council, other_council
 
-from responder.tasks import geocode
-from responder.tasks.geocode import GeocodeError, Geocoder, Place, WardGeocoder
-from responder.tasks.routing import WardLocator
+from responder.domain import geocode
+from responder.domain.geocode import GeocodeError, Geocoder, Place, WardGeocoder
+from responder.domain.routing import WardLocator
 
 
 @pytest.fixture(scope="module")

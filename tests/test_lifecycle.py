@@ -7,7 +7,7 @@ import itertools
 import pytest
 from domain_helpers import example_council, other_council
 
-from responder.tasks.lifecycle import (
+from responder.domain.lifecycle import (
     OPEN_STATUSES,
     TRANSITIONS,
     Action,

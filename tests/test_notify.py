@@ -23,16 +23,16 @@ from support import AUTH, EXAMPLES, INTAKE_SECRET
 
 from fakes.notify import CLOCK_SKEW, KEY_NOT_FOUND, FakeNotify, Fault
 from responder.app import build_app, notify_key
+from responder.commands.act import ActionRequest, act
+from responder.commands.create import notify_rows
 from responder.config import load_council
+from responder.domain.lifecycle import Action
 from responder.notify.pacing import NotifyPacer
 from responder.notify.personalisation import TaskFacts, personalise, report_date
 from responder.notify.sender import NOT_SET
 from responder.settings import Settings
 from responder.store.outbox import enqueue
 from responder.store.schema import contacts, notifications, outbox, task_events
-from responder.tasks.actions import ActionRequest, act
-from responder.tasks.commands import notify_rows
-from responder.tasks.lifecycle import Action
 from responder.web import db_key, domain_key
 
 NORTHGATE = (51.9051, 0.8873)

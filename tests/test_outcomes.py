@@ -23,10 +23,10 @@ from fakes.teams import personal_conversation
 from responder.app import build_app
 from responder.cards.task_card import DEFAULT_OUTCOMES, outcome_choices
 from responder.config import load_council
+from responder.domain import vocabulary
+from responder.domain.vocabulary import OutcomeWords, outcome_words
 from responder.settings import Settings
 from responder.store.schema import outbox, task_events, tasks
-from responder.tasks import vocabulary
-from responder.tasks.vocabulary import OutcomeWords, outcome_words
 
 EMAIL = "resident@example.com"
 COMPLETED_EMAIL = "2c6b6b4e-1f4d-4a4e-9a56-0d7f1f6a1003"  # examples/council.yaml

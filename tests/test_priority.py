@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from domain_helpers import example_council, other_council, utc
 
-from responder.tasks import priority as priority_module
-from responder.tasks.priority import NearbyReport, PriorityDecision, prioritise, repeat_window
+from responder.domain import priority as priority_module
+from responder.domain.priority import NearbyReport, PriorityDecision, prioritise, repeat_window
 
 AT = utc(2025, 6, 10, 12, 0)
 LAT, LON = 51.91, 0.89  # Northgate in the example council

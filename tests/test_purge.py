@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select, update
 from support import AUTH, EXAMPLES
 
+from responder.commands.act import ActionRequest, act
+from responder.commands.erase import PARKED_NOTE, cutoff_for, purge, truncate_wal
 from responder.config import load_council
-from responder.notify.purge import PARKED_NOTE, cutoff_for, purge, truncate_wal
+from responder.domain.lifecycle import Action
 from responder.store.schema import contacts, outbox, reports, task_events
-from responder.tasks.actions import ActionRequest, act
-from responder.tasks.lifecycle import Action
 from responder.web import db_key, domain_key
 
 RESPONDER = Path(sys.executable).with_name("responder")

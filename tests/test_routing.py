@@ -6,7 +6,7 @@ import pytest
 from domain_helpers import example_council, other_council
 
 from responder.config.model import Team
-from responder.tasks.routing import (
+from responder.domain.routing import (
     OfficerLoad,
     RoutingDecision,
     RoutingError,

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from domain_helpers import other_council, utc
 
-from responder.tasks.dedupe import OpenTaskAt, find_duplicate
-from responder.tasks.geo import EARTH_RADIUS_M, bbox, haversine_m
-from responder.tasks.reference import REFERENCE_OFFSET, format_reference, parse_reference
-from responder.tasks.sla import due_at
+from responder.domain.dedupe import OpenTaskAt, find_duplicate
+from responder.domain.geo import EARTH_RADIUS_M, bbox, haversine_m
+from responder.domain.reference import REFERENCE_OFFSET, format_reference, parse_reference
+from responder.domain.sla import due_at
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from responder.bot.photos import ATTACH, MAX_FILES
 from responder.bot.raise_dialog import RAISE
-from responder.tasks.visibility import MAX_TASK_ID, task_id_of
-from responder.tasks.vocabulary import NOTE_MAX, NOTE_TOO_LONG, REASON_MAX, REASON_TOO_LONG
+from responder.domain.visibility import MAX_TASK_ID, task_id_of
+from responder.domain.vocabulary import NOTE_MAX, NOTE_TOO_LONG, REASON_MAX, REASON_TOO_LONG
 
 # Verbs of the task card that change a task (the lifecycle's actions, by card name).
 TASK_VERBS = frozenset({"accept", "start", "update", "complete", "handback", "reassign"})

@@ -17,9 +17,14 @@ from responder.cards.cases import status_notice_card
 from responder.cards.common import when
 from responder.cards.digest import digest_card, digest_view
 from responder.cards.task_card import DEFAULT_OUTCOMES
+from responder.commands.delivery_log import record_undelivered
 from responder.dialogs.chat import STATUS_WORDS
+from responder.domain.context import Domain
+from responder.domain.lifecycle import OPEN_STATUSES, Status
 from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
 from responder.messages import CardRefresh, DigestDelivery, Notice, TaskCard
+from responder.queries.digest import build_digest, digest_period
+from responder.queries.tasks import load_task
 from responder.store.db import Database
 from responder.store.teams_state import (
     Address,
@@ -29,11 +34,6 @@ from responder.store.teams_state import (
     sent_cards,
     team_channel,
 )
-from responder.tasks.commands import load_task
-from responder.tasks.delivery_log import record_undelivered
-from responder.tasks.digest import build_digest, digest_period
-from responder.tasks.domain import Domain
-from responder.tasks.lifecycle import OPEN_STATUSES, Status
 
 # 412 comes back when a card is updated concurrently: worth another go, like a 5xx.
 _RETRYABLE = {408, 412, 500, 502, 503, 504}

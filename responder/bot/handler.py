@@ -32,22 +32,22 @@ from responder.bot.card_inputs import (
 from responder.bot.connector import Connector, card_activity
 from responder.bot.photos import PhotoInbox
 from responder.bot.raise_dialog import ABANDONED_AFTER, RaiseDialog, state_key, touched_at
+from responder.bot.state_storage import DatabaseStorage
 from responder.bot.views import Viewer, render
 from responder.cards.lists import notice_card
+from responder.commands.act import ActionRequest, act
 from responder.config.model import Person
 from responder.dialogs.chat import STRANGER, Chat, Reply, help_for
 from responder.dialogs.intents import Parser
 from responder.dialogs.raising import RaiseError, raise_task
+from responder.domain.context import Domain
+from responder.domain.geocode import Geocoder
+from responder.domain.lifecycle import Action
+from responder.domain.visibility import NOT_VISIBLE
 from responder.incidents import log_incident
-from responder.store.bot_storage import DatabaseStorage
+from responder.queries.cases import find_case
 from responder.store.db import Database
 from responder.store.teams_state import link_channel, save_conversation, set_teams_user_id
-from responder.tasks.actions import ActionRequest, act
-from responder.tasks.cases import find_case
-from responder.tasks.domain import Domain
-from responder.tasks.geocode import Geocoder
-from responder.tasks.lifecycle import Action
-from responder.tasks.visibility import NOT_VISIBLE
 
 log = logging.getLogger("responder.bot")
 

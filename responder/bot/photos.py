@@ -21,7 +21,7 @@ Whatever the attachment claims to be, only real JPEG, PNG, GIF and WebP files (b
 first bytes) of up to 10 MB are kept. Every file of a message is fetched before anything
 is stored: a message is taken whole or not at all.
 
-What happens next is the domain's (``responder.tasks.photos``): one task in hand, and the
+What happens next is the domain's (``responder.commands.photos``): one task in hand, and the
 photo is added at once; several, and a small card asks which (verb ``attach``); none, and
 nothing is kept.
 """
@@ -50,22 +50,20 @@ from responder.bot.connector import Connector, TokenProvider, card_activity
 from responder.bot.views import Viewer, render
 from responder.cards.common import execute, line, to_dict
 from responder.cards.lists import notice_card
-from responder.config.model import Person
-from responder.dialogs.chat import STRANGER
-from responder.store.db import Database
-from responder.tasks.domain import Domain
-from responder.tasks.photos import (
-    MAX_CHOICES,
-    NewPhoto,
+from responder.commands.photos import (
     PhotosRefused,
     add_photos,
     attach_photos,
     forget_pending,
     keep_pending,
-    photo_words,
-    tasks_for_photos,
 )
-from responder.tasks.records import TaskRecord
+from responder.config.model import Person
+from responder.dialogs.chat import STRANGER
+from responder.domain.context import Domain
+from responder.domain.photos import MAX_CHOICES, NewPhoto, photo_words
+from responder.domain.records import TaskRecord
+from responder.queries.photos import tasks_for_photos
+from responder.store.db import Database
 
 log = logging.getLogger("responder.bot.photos")
 

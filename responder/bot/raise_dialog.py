@@ -22,9 +22,9 @@ from sqlalchemy import select
 
 from responder.config.model import Council
 from responder.dialogs.raising import RaiseError, check_description, check_location, check_type
+from responder.domain.geocode import Geocoder
 from responder.store.db import Database
 from responder.store.schema import bot_state
-from responder.tasks.geocode import Geocoder
 
 RAISE = "raise"
 # An unanswered question older than this is dropped: the next message starts afresh.

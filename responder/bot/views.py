@@ -8,13 +8,13 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from responder.cards.task_card import TaskView, outcome_choices, task_card
+from responder.domain.context import Domain
+from responder.domain.lifecycle import Action, Relation, Status, allowed_actions, relations
+from responder.domain.records import TaskRecord
+from responder.domain.vocabulary import EVENT_WORDS, outcome_words
+from responder.queries.tasks import load_task
 from responder.store.schema import people, task_events
 from responder.store.teams_state import teams_user_ids
-from responder.tasks.commands import load_task
-from responder.tasks.domain import Domain
-from responder.tasks.lifecycle import Action, Relation, Status, allowed_actions, relations
-from responder.tasks.records import TaskRecord
-from responder.tasks.vocabulary import EVENT_WORDS, outcome_words
 
 # Teams accepts at most 60 user ids in a card's refresh list.
 MAX_REFRESH_USERS = 60

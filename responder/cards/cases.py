@@ -27,7 +27,7 @@ from microsoft_teams.cards import (
 from responder.cards.common import execute, line, to_dict
 from responder.cards.escape import text
 from responder.cards.task_card import map_url, photos_element
-from responder.tasks.vocabulary import RAISE_DESCRIPTION_MAX, RAISE_LOCATION_MAX
+from responder.domain.vocabulary import RAISE_DESCRIPTION_MAX, RAISE_LOCATION_MAX
 
 # Input ids of the raise form; the bot reads these names from the action's data.
 TYPE, LOCATION, DESCRIPTION = "type", "location", "description"

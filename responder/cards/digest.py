@@ -29,7 +29,7 @@ from responder.cards.common import execute, line, to_dict, when
 from responder.cards.escape import text
 from responder.cards.task_card import priority_colour
 from responder.config.model import Council
-from responder.tasks.digest import Digest
+from responder.domain.digest import Digest
 
 
 @dataclass(frozen=True)

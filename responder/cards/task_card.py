@@ -39,10 +39,10 @@ from microsoft_teams.cards import (
 
 from responder.cards.common import execute, line, to_dict, when
 from responder.cards.escape import text, url_safe_https
-from responder.tasks import vocabulary
-from responder.tasks.lifecycle import OPEN_STATUSES, Action, Status
-from responder.tasks.records import TaskRecord
-from responder.tasks.vocabulary import NOTE_MAX, REASON_MAX, OutcomeWords
+from responder.domain import vocabulary
+from responder.domain.lifecycle import OPEN_STATUSES, Action, Status
+from responder.domain.records import TaskRecord
+from responder.domain.vocabulary import NOTE_MAX, REASON_MAX, OutcomeWords
 
 MAX_PHOTOS = 4
 MAX_RECENT = 3

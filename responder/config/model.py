@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 from shapely.geometry.base import BaseGeometry
 
-from responder.tasks.vocabulary import (
+from responder.domain.vocabulary import (
     DEFAULT_OUTCOMES,
     OUTCOME_CODE_MAX,
     OUTCOME_NAME_MAX,

@@ -22,18 +22,19 @@ from responder.cards.cases import (
 )
 from responder.cards.common import when
 from responder.cards.lists import TaskListRow, task_list_card
+from responder.commands.act import set_duty
+from responder.commands.follows import set_following
 from responder.config.model import Person
 from responder.dialogs.commands import Command
+from responder.domain.context import Domain
+from responder.domain.lifecycle import OPEN_STATUSES, Status
+from responder.domain.records import TaskRecord
+from responder.domain.reference import parse_reference
+from responder.domain.visibility import Scope, scope_of
+from responder.domain.vocabulary import STATUS_WORDS, outcome_words
+from responder.queries import cases
+from responder.queries.tasks import open_tasks_for
 from responder.store.db import Database
-from responder.tasks import cases
-from responder.tasks.actions import set_duty
-from responder.tasks.domain import Domain
-from responder.tasks.lifecycle import OPEN_STATUSES, Status
-from responder.tasks.queries import open_tasks_for
-from responder.tasks.records import TaskRecord
-from responder.tasks.reference import parse_reference
-from responder.tasks.visibility import Scope, scope_of
-from responder.tasks.vocabulary import STATUS_WORDS, outcome_words
 
 
 @dataclass(frozen=True)
@@ -221,19 +222,10 @@ class Chat:
     async def set_following(self, person: Person, task_id: int, on: bool) -> bool | None:
         """Follow or unfollow a case the person may see; None if they may not see it."""
         scope = self.scope(person)
-        now = self.clock()
-
-        def write(conn) -> bool | None:
-            if cases.find_case(conn, self.domain, scope, task_id) is None:
-                return None
-            if on:
-                return cases.follow(conn, person.id, task_id, now)
-            return cases.unfollow(conn, person.id, task_id)
-
-        return await self.db.run(write)
+        return await set_following(self.db, self.domain, scope, task_id, on, self.clock())
 
     def domain_reference(self, task_id: int) -> str:
-        from responder.tasks.reference import format_reference
+        from responder.domain.reference import format_reference
 
         return format_reference(self.domain.prefix, task_id)
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from responder.tasks.reference import REFERENCE_OFFSET, format_reference
+from responder.domain.reference import REFERENCE_OFFSET, format_reference
 
 
 @dataclass(frozen=True)

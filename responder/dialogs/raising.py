@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from responder.commands.create import create_task
 from responder.config.model import Council, Person, TaskType
+from responder.domain.context import Domain
+from responder.domain.geocode import GeocodeError, Geocoder
+from responder.domain.records import CreateResult, NewReport
+from responder.domain.routing import RoutingError
 from responder.store.db import Database
-from responder.tasks.commands import create_task
-from responder.tasks.domain import Domain
-from responder.tasks.geocode import GeocodeError, Geocoder
-from responder.tasks.records import CreateResult, NewReport
-from responder.tasks.routing import RoutingError
 
 MAX_DESCRIPTION = 2000
 MAX_LOCATION = 300

@@ -8,14 +8,14 @@ import json
 from aiohttp import web
 from pydantic import ValidationError
 
+from responder.commands.create import create_task
+from responder.domain.reference import parse_reference
+from responder.domain.routing import RoutingError
+from responder.domain.visibility import COUNCIL_WIDE
 from responder.intake.schema import IntakeBody, problems_of
 from responder.intake.views import event_json, task_json
-from responder.tasks.cases import find_case
-from responder.tasks.commands import create_task
-from responder.tasks.queries import task_history
-from responder.tasks.reference import parse_reference
-from responder.tasks.routing import RoutingError
-from responder.tasks.visibility import COUNCIL_WIDE
+from responder.queries.cases import find_case
+from responder.queries.tasks import task_history
 from responder.web import clock_key, db_key, domain_key, error_response, intake_keys_key
 
 MAX_BODY = 1024 * 1024

@@ -11,8 +11,8 @@ import re
 
 from aiohttp import web
 
+from responder.queries.photos import photo_content
 from responder.store.db import Database
-from responder.tasks.photos import photo_content
 from responder.web import error_response
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from responder.tasks.records import NewReport, ReporterContact
+from responder.domain.records import NewReport, ReporterContact
 
 MAX_PHOTOS = 20
 

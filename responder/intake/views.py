@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from responder.tasks.records import EventRecord, TaskRecord
+from responder.domain.records import EventRecord, TaskRecord
 
 
 def _iso(value: datetime | None) -> str | None:

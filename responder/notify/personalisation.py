@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from responder.config.model import Council
-from responder.tasks.reference import format_reference
-from responder.tasks.vocabulary import RESIDENT_STATUS_WORDS, outcome_words
+from responder.domain.reference import format_reference
+from responder.domain.vocabulary import RESIDENT_STATUS_WORDS, outcome_words
 
 # The fields each event's templates may rely on. Adding an event means adding it here.
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {

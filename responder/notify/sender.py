@@ -35,25 +35,25 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from notifications_python_client.errors import APIError, InvalidResponse
 from notifications_python_client.notifications import NotificationsAPIClient
-from sqlalchemy import Connection, insert, select, update
 
+from responder.commands.notify_records import record_notification
 from responder.config.model import Council
+from responder.domain.resident_updates import CHANNEL_WORDS, Job
 from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
 from responder.messages import ResidentUpdate
 from responder.notify.lag import LoopLagMonitor
 from responder.notify.pacing import NotifyPacer
-from responder.notify.personalisation import TaskFacts, UnknownEvent, personalise
+from responder.notify.personalisation import UnknownEvent, personalise
+from responder.queries.notify import read_snapshot
 from responder.settings import Settings
 from responder.store.db import Database
-from responder.store.history import append_event
-from responder.store.schema import contacts, notifications, reports, tasks
 
 log = logging.getLogger("responder.notify")
 
@@ -61,16 +61,12 @@ NOT_SET = "NOTIFY_API_KEY is not set"
 BAD_KEY = (
     "NOTIFY_API_KEY is not a GOV.UK Notify API key (expected <key name>-<service id>-<secret>)"
 )
-ERASED = "contact details erased"
 # Without a Retry-After, a 429 waits this long (Notify's limits are per minute).
 DEFAULT_RETRY_AFTER = 60.0
 _RETRYABLE = {408, 409, 425}
 # <key name>-<service id (uuid)>-<secret (uuid)>: the client slices the last 73 characters.
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _KEY = re.compile(rf".+-{_UUID}-{_UUID}")
-
-CHANNEL_WORDS = {"email": "Email", "sms": "Text message"}
-ADDRESS_WORDS = {"email": "email address", "sms": "mobile number"}
 
 
 @dataclass(frozen=True)
@@ -85,30 +81,6 @@ class Reply:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-
-@dataclass(frozen=True)
-class Job:
-    reference: str  # the outbox idempotency key, sent to Notify as 'reference'
-    task_id: int
-    report_id: int
-    event: str
-    channel: str  # email | sms
-    template_id: str
-
-    @property
-    def what(self) -> str:
-        return f"{CHANNEL_WORDS.get(self.channel, self.channel)} '{self.event}'"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    facts: TaskFacts
-    duplicate: bool
-    notify_id: str | None  # set when a previous attempt was already handed over
-    unreachable: str | None  # why there is no address to send to
-    # The address itself: kept out of repr so it cannot reach a log by accident.
-    recipient: str | None = field(default=None, repr=False)
 
 
 class NotifySender:
@@ -207,7 +179,7 @@ class NotifySender:
         if self.key_problem is not None:
             return await self._not_sent(job, self.key_problem)
 
-        snap = await self.db.query(lambda conn: _read(conn, job))
+        snap = await self.db.query(lambda conn: read_snapshot(conn, job))
         if snap is None:
             return Done("the task no longer exists")
         if snap.notify_id is not None:
@@ -283,7 +255,9 @@ class NotifySender:
         self, job: Job, status: str, *, notify_id: str | None = None, detail: str | None = None
     ) -> None:
         now = self.clock()
-        await self.db.run(lambda conn: _write(conn, job, status, notify_id, detail, now))
+        await self.db.run(
+            lambda conn: record_notification(conn, job, status, notify_id, detail, now)
+        )
 
     # -- calls to Notify, in worker threads ----------------------------------------------------
 
@@ -350,115 +324,6 @@ class NotifySender:
             return Reply(None, message=type(exc).__name__)
 
 
-# -- reading and writing ------------------------------------------------------------------------
-
-
-def _read(conn: Connection, job: Job) -> Snapshot | None:
-    task = conn.execute(
-        select(tasks.c.type, tasks.c.address, tasks.c.status, tasks.c.outcome).where(
-            tasks.c.id == job.task_id
-        )
-    ).first()
-    if task is None:
-        return None
-    report = conn.execute(
-        select(reports.c.received_at, reports.c.duplicate).where(reports.c.id == job.report_id)
-    ).first()
-    contact = conn.execute(
-        select(contacts.c.email, contacts.c.phone, contacts.c.erased_at).where(
-            contacts.c.report_id == job.report_id
-        )
-    ).first()
-    notify_id = conn.execute(
-        select(notifications.c.notify_id).where(notifications.c.reference == job.reference)
-    ).scalar_one_or_none()
-    facts = TaskFacts(
-        job.task_id,
-        task.type,
-        task.address,
-        task.status,
-        task.outcome,
-        report.received_at if report is not None else None,
-    )
-    recipient, unreachable = None, None
-    if contact is None or contact.erased_at is not None:
-        unreachable = ERASED
-    else:
-        recipient = contact.email if job.channel == "email" else contact.phone
-        if not recipient:
-            unreachable = f"the reporter gave no {ADDRESS_WORDS[job.channel]}"
-    duplicate = bool(report.duplicate) if report is not None else False
-    return Snapshot(facts, duplicate, notify_id, unreachable, recipient)
-
-
-def _write(
-    conn: Connection,
-    job: Job,
-    status: str,
-    notify_id: str | None,
-    detail: str | None,
-    now: datetime,
-) -> None:
-    """The message's ``notifications`` row and its history event, in one transaction."""
-    task_status = conn.execute(
-        select(tasks.c.status).where(tasks.c.id == job.task_id)
-    ).scalar_one_or_none()
-    if task_status is None:
-        return
-    duplicate = conn.execute(
-        select(reports.c.duplicate).where(
-            reports.c.id == job.report_id, reports.c.task_id == job.task_id
-        )
-    ).scalar_one_or_none()
-    if duplicate is not None:
-        existing = conn.execute(
-            select(notifications.c.id, notifications.c.notify_id).where(
-                notifications.c.reference == job.reference
-            )
-        ).first()
-        if existing is not None and existing.notify_id is not None:
-            return  # already recorded as handed over; receipts may have moved it on since
-        values = {"status": status, "notify_id": notify_id, "detail": detail, "updated_at": now}
-        if existing is None:
-            conn.execute(
-                insert(notifications).values(
-                    reference=job.reference,
-                    task_id=job.task_id,
-                    report_id=job.report_id,
-                    event=job.event,
-                    channel=job.channel,
-                    created_at=now,
-                    **values,
-                )
-            )
-        else:
-            conn.execute(
-                update(notifications).where(notifications.c.id == existing.id).values(values)
-            )
-    who = "the reporter of a linked report" if duplicate else "the reporter"
-    if status == "not-sent":
-        note = f"{job.what} to {who} not sent: {detail}"
-    else:
-        note = f"{job.what} sent to {who}"
-    append_event(
-        conn,
-        job.task_id,
-        now,
-        "system",
-        "notify",
-        note=note,
-        data={
-            "reference": job.reference,
-            "event": job.event,
-            "channel": job.channel,
-            "status": status,
-            "notify_id": notify_id,
-        },
-        from_status=task_status,
-        to_status=task_status,
-    )
-
-
 # -- Notify's answers ---------------------------------------------------------------------------
 
 
@@ -497,4 +362,4 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-__all__ = ["BAD_KEY", "ERASED", "NOT_SET", "NotifySender", "Reply"]
+__all__ = ["BAD_KEY", "NOT_SET", "NotifySender", "Reply"]

@@ -266,7 +266,7 @@ follows = Table(
 )
 
 
-# Conversation state for multi-turn dialogs (botbuilder's Storage, see store/bot_storage.py),
+# Conversation state for multi-turn dialogs (botbuilder's Storage, see bot/state_storage.py),
 # in the database so a dialog survives a restart and moves between instances.
 bot_state = Table(
     "bot_state",

@@ -1,0 +1,50 @@
+"""Reads of tasks and their history (writes live in ``responder/commands``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, bindparam, select
+
+from responder.domain.context import Domain
+from responder.domain.lifecycle import OPEN_STATUSES
+from responder.domain.records import EventRecord, TaskRecord
+from responder.store.db import Database
+from responder.store.schema import task_events, tasks
+
+_LOAD_TASK = select(tasks).where(tasks.c.id == bindparam("id"))
+
+
+def load_task(conn: Connection, domain: Domain, task_id: int) -> TaskRecord | None:
+    """The task as it is now (whoever asks: callers decide visibility, see queries.cases)."""
+    row = conn.execute(_LOAD_TASK, {"id": task_id}).first()
+    return TaskRecord.from_row(row, domain.prefix) if row is not None else None
+
+
+async def task_history(db: Database, task_id: int) -> list[EventRecord]:
+    def read(conn: Connection) -> list[EventRecord]:
+        rows = conn.execute(
+            select(task_events)
+            .where(task_events.c.task_id == task_id)
+            .order_by(task_events.c.at, task_events.c.id)
+        )
+        return [
+            EventRecord(r.at, r.actor, r.action, r.from_status, r.to_status, r.note, r.data)
+            for r in rows
+        ]
+
+    return await db.query(read)
+
+
+async def open_tasks_for(db: Database, domain: Domain, person_id: str) -> list[TaskRecord]:
+    """A person's open tasks, most urgent due time first."""
+
+    def read(conn: Connection) -> list[TaskRecord]:
+        rows = conn.execute(
+            select(tasks)
+            .where(
+                tasks.c.assignee == person_id, tasks.c.status.in_([s.value for s in OPEN_STATUSES])
+            )
+            .order_by(tasks.c.due_at, tasks.c.id)
+        )
+        return [TaskRecord.from_row(r, domain.prefix) for r in rows]
+
+    return await db.query(read)
