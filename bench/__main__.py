@@ -36,6 +36,7 @@ BENCHES = (
     "intake",
     "teams",
     "notify",
+    "lanes",
     "councillor",
     "digest",
     "fuzz",
@@ -55,6 +56,7 @@ KEYS = (
     "notify_msgs_per_s",
     "notify_429s",
     "loop_lag_max_ms",
+    "lanes_card_p99_ms",
     "bot_turn_cpu_ratio",
     "digest_100k_ms",
     "peak_rss_mb",
@@ -291,6 +293,16 @@ def figures(
             dig(notify, "result", "lag", "max_lag_ms"),
             f"idle {idle_lag:.1f} ms" if idle_lag is not None else "-",
             "while sending to Notify",
+        ),
+        Row(
+            "lanes_card_p99_ms",
+            "<= 100 @ 20/s",
+            lambda v: v <= 100,
+            dig(d.get("lanes"), "lanes_card_p99_ms"),
+            f"empty queue {dig(d.get('lanes'), 'baseline_p99_ms')} ms" if d.get("lanes") else "-",
+            f"{dig(d.get('lanes'), 'settings', 'queued'):,} Notify messages queued"
+            if d.get("lanes")
+            else "bench/lanes.py absent or failed",
         ),
         Row(
             "bot_turn_cpu_ratio",

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, union_all, update
 
 from responder.incidents import log_incident
 from responder.messages import UnreadablePayload
@@ -212,24 +212,46 @@ class Dispatcher:
 
     async def claim(self, wanted: dict[str, int] | int) -> list[Message]:
         """Claim up to ``wanted[lane]`` due rows of each lane named (an int: that many of
-        every lane), the most urgent first, and none that must wait for an earlier step."""
+        every lane), the most urgent first, and none that must wait for an earlier step.
+
+        One statement for all the lanes asked (a claim is on every delivery's path: each
+        statement more was ~2 ms more per card on SQLite)."""
         if isinstance(wanted, int):
             wanted = dict.fromkeys(self._by_name, wanted)
+        wanted = {name: limit for name, limit in wanted.items() if limit > 0}
+        if not wanted:
+            return []
         now = self.clock()
         lease = now + timedelta(seconds=self.lease_seconds)
-        claimed: list[Message] = []
+        chosen = [
+            select(self._due_in(name, limit, now).subquery(f"lane_{n}").c.id)
+            for n, (name, limit) in enumerate(wanted.items())
+        ]
+        ids = chosen[0] if len(chosen) == 1 else select(union_all(*chosen).subquery().c.id)
+        statement = (
+            update(outbox)
+            .where(outbox.c.id.in_(ids.scalar_subquery()))
+            .values(next_attempt_at=lease, attempts=outbox.c.attempts + 1, updated_at=now)
+            .returning(
+                outbox.c.id,
+                outbox.c.kind,
+                outbox.c.idempotency_key,
+                outbox.c.task_id,
+                outbox.c.payload,
+                outbox.c.attempts,
+                outbox.c.created_at,
+                outbox.c.deliver_by,
+            )
+        )
         async with self.db.write(tell=False) as conn:
-            for name, limit in wanted.items():
-                if limit <= 0:
-                    continue
-                rows = await conn.execute(self._claim_statement(name, limit, now, lease))
-                # RETURNING keeps no order: started most urgent first, they reach the
-                # channel's pacer in that order.
-                ordered = sorted(rows, key=lambda row: (row.deliver_by, row.id))
-                claimed += [Message(*row[:-1]) for row in ordered]
-        return claimed
+            rows = (await conn.execute(statement)).all()
+        # RETURNING keeps no order: started most urgent first, they reach each channel's
+        # pacer in that order.
+        rows.sort(key=lambda row: (row.deliver_by, row.id))
+        return [Message(*row[:-1]) for row in rows]
 
-    def _claim_statement(self, lane: str, limit: int, now: datetime, lease: datetime):
+    def _due_in(self, lane: str, limit: int, now: datetime):
+        """The ids of a lane's most urgent due rows that no earlier step holds back."""
         candidate = outbox.alias("candidate")
         earlier = outbox.alias("earlier")
         if lane == DEFAULT_LANE:  # and any lane this version has no place for
@@ -247,7 +269,7 @@ class Dispatcher:
             )
             .correlate(candidate)
         )
-        due = (
+        return (
             select(candidate.c.id)
             .where(
                 candidate.c.status == "pending",
@@ -258,21 +280,6 @@ class Dispatcher:
             .order_by(candidate.c.deliver_by, candidate.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=candidate)
-        )
-        return (
-            update(outbox)
-            .where(outbox.c.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=lease, attempts=outbox.c.attempts + 1, updated_at=now)
-            .returning(
-                outbox.c.id,
-                outbox.c.kind,
-                outbox.c.idempotency_key,
-                outbox.c.task_id,
-                outbox.c.payload,
-                outbox.c.attempts,
-                outbox.c.created_at,
-                outbox.c.deliver_by,
-            )
         )
 
     async def _deliver(self, message: Message) -> None:
