@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from support import BACKENDS, EXAMPLES, INTAKE_SECRET, PG_URL
 
+from fakes.connector import FakeConnector
 from responder.app import build_app
 from responder.settings import Settings
 
@@ -62,6 +63,15 @@ def settings(database_url: str, council_path: Path) -> Settings:
         intake_keys={"forms": INTAKE_SECRET, "fixmystreet": "test-secret-fms"},
         background=False,  # intake tests look at the outbox as written
     )
+
+
+@pytest.fixture
+async def connector(aiohttp_server) -> FakeConnector:
+    """A fake Bot Connector on 127.0.0.1 that records what the bot sends (fakes/connector.py)."""
+    fake = FakeConnector()
+    server = await aiohttp_server(fake.app())
+    fake.url = str(server.make_url("/"))
+    return fake
 
 
 @pytest.fixture

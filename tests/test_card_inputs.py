@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from bot_harness import Bot, settings_for
 
-from fakes.connector import FakeConnector
 from fakes.teams import card_action, message
 from responder.app import build_app
 from responder.bot.card_inputs import (
@@ -27,14 +26,6 @@ from responder.store.schema import task_events, tasks
 
 CARD = "application/vnd.microsoft.card.adaptive"
 BAD_IDS = [0, -1, 10**30, 2**63, MAX_TASK_ID + 1, "1", True, 1.5, None, [1], {"id": 1}]
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

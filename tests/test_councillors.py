@@ -10,7 +10,6 @@ from bot_harness import NORTHGATE, Bot, settings_for
 from sqlalchemy import update
 from support import assert_valid_card
 
-from fakes.connector import FakeConnector
 from fakes.teams import card_action, message, personal_conversation
 from responder.app import build_app
 from responder.store.schema import follows, tasks
@@ -18,14 +17,6 @@ from responder.web import db_key
 
 SOUTHMERE = (51.8850, 0.8850)
 CARD = "application/vnd.microsoft.card.adaptive"
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

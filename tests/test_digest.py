@@ -21,7 +21,6 @@ from bot_harness import Bot, settings_for
 from sqlalchemy import select
 from support import EXAMPLES, assert_valid_card
 
-from fakes.connector import FakeConnector
 from fakes.teams import personal_conversation
 from responder.app import build_app
 from responder.cards.digest import digest_card, digest_view, in_time_text, late_text
@@ -413,14 +412,6 @@ def test_cli_digest_refuses_an_unknown_team(tmp_path):
 
 
 # -- delivery through Teams -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

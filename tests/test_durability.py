@@ -18,7 +18,6 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from fakes.connector import FakeConnector
 from fakes.durability import (
     AUTH,
     EXAMPLES,
@@ -78,14 +77,6 @@ def _check_delivered(rows: list, emails: dict[int, str], connector, notify) -> s
     wrong = [t for t, address in emails.items() if received[address] != 1]
     assert not wrong, f"reporters without exactly one 'received' email: {wrong[:10]}"
     return task_ids
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from bot_harness import NORTHGATE, Bot, settings_for
 from sqlalchemy import update
 from support import assert_valid_card
 
-from fakes.connector import FakeConnector
 from fakes.teams import personal_conversation
 from responder.app import build_app
 from responder.commands.escalate import REMIND_BEFORE, run_escalations
@@ -17,14 +16,6 @@ from responder.store.schema import outbox, task_events, tasks
 from responder.web import db_key, domain_key
 
 CARD = "application/vnd.microsoft.card.adaptive"
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from conftest import _reset_postgres
 from sqlalchemy import select
 from support import AUTH, EXAMPLES, INTAKE_SECRET, PG_URL
 
-from fakes.connector import FakeConnector, Received
+from fakes.connector import Received
 from fakes.notify import FakeNotify
 from fakes.teams import install
 from responder.app import build_app, dispatcher_key
@@ -36,14 +36,6 @@ PEOPLE = ("alice", "frank", "bob", "carol", "dan", "erin", "grace", "henry")
 URGENT, NORMAL = "needles", "litter"  # street cleansing, priorities urgent and normal
 RECEIVED_EMAIL = "2c6b6b4e-1f4d-4a4e-9a56-0d7f1f6a1001"  # examples/council.yaml
 COMPLETED_EMAIL = "2c6b6b4e-1f4d-4a4e-9a56-0d7f1f6a1003"
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from bot_harness import Bot, settings_for
 from sqlalchemy import select, text
 from support import AUTH
 
-from fakes.connector import FakeConnector
 from fakes.teams import card_action, message
 from responder.app import build_app
 from responder.store.schema import task_events
@@ -25,14 +24,6 @@ from responder.web import db_key
 # Distinct enough that a hit can only be a leak.
 PHONE = "07700900456"
 EMAIL = "zq-reporter@example.com"
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 from bot_harness import Bot, settings_for
 from sqlalchemy import select
 
-from fakes.connector import FakeConnector
 from responder.app import build_app, dispatcher_key
 from responder.messages import (
     FALLBACK_SUFFIX,
@@ -89,14 +88,6 @@ def test_a_payload_that_is_not_its_kinds_is_unreadable(kind, payload):
     with pytest.raises(UnreadablePayload) as refused:
         kind.read(payload)
     assert kind.KIND in str(refused.value)
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 async def test_an_unreadable_row_is_parked_at_once_with_the_reason(

@@ -17,7 +17,6 @@ import pytest
 from bot_harness import NORTHGATE, Bot
 from support import AUTH, EXAMPLES, INTAKE_SECRET, assert_valid_card, write_council
 
-from fakes.connector import FakeConnector
 from fakes.notify import FakeNotify
 from fakes.teams import personal_conversation
 from responder.app import build_app
@@ -127,14 +126,6 @@ def test_the_vocabulary_is_pure_values():
 
 
 # -- through the front door ----------------------------------------------------------------
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

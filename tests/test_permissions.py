@@ -20,7 +20,6 @@ from bot_harness import Bot, settings_for
 from sqlalchemy import func, select
 from support import AUTH, assert_valid_card
 
-from fakes.connector import FakeConnector
 from fakes.teams import card_action, message, personal_conversation
 from responder.app import build_app
 from responder.store.schema import follows, task_events, tasks
@@ -91,14 +90,6 @@ def cast(kind: str, assignee: str | None) -> dict[str, str | None]:
         "other ward's councillor": "cllr-patel",
         "stranger": "stranger",
     }
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

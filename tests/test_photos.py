@@ -119,14 +119,6 @@ def html_copy() -> dict:
 
 
 @pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
-
-
-@pytest.fixture
 async def files(aiohttp_server) -> FileHost:
     host = FileHost()
     server = await aiohttp_server(host.app())

@@ -14,19 +14,10 @@ from fake_openid import FakeOpenId
 from sqlalchemy import select, update
 from support import AUTH, assert_valid_card
 
-from fakes.connector import FakeConnector
 from fakes.teams import TENANT, card_action, message
 from responder.app import StartupError, build_app, dispatcher_key
 from responder.store.schema import conversations, deliveries, outbox, people, task_events, tasks
 from responder.web import db_key
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
 
 
 @pytest.fixture

@@ -18,14 +18,6 @@ from responder.app import build_app, scheduler_key
 pytestmark = pytest.mark.skipif(PG_URL == "off", reason="needs the machine's PostgreSQL")
 
 
-@pytest.fixture
-async def connector(aiohttp_server) -> FakeConnector:
-    fake = FakeConnector()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/"))
-    return fake
-
-
 def _digests(connector: FakeConnector, since: int = 0) -> Counter:
     """Digest cards received (from the ``since``-th request on), by conversation."""
     return Counter(
