@@ -70,3 +70,23 @@ def assert_valid_card(card: dict) -> None:
     assert card.get("type") == "AdaptiveCard", card.get("type")
     assert card.get("version") == "1.5", card.get("version")
     json.dumps(card)  # plain JSON data: nothing the bot could not send
+
+
+def card_words(card: dict) -> str:
+    """All the words on a card (texts, titles, values, labels, placeholders), one a line,
+    for asserting what a person sees."""
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("text", "title", "value", "label", "placeholder"):
+                if isinstance(node.get(key), str):
+                    found.append(node[key])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return "\n".join(found)

@@ -9,6 +9,7 @@ import pytest
 from bot_harness import NORTHGATE, Bot, settings_for
 from sqlalchemy import update
 from support import assert_valid_card
+from support import card_words as words
 
 from fakes.teams import card_action, message, personal_conversation
 from responder.app import build_app
@@ -25,24 +26,6 @@ async def bot(aiohttp_client, database_url, connector) -> Bot:
     bot = Bot(client, connector)
     await bot.install("cllr-hughes", "cllr-patel", "bob", "carol", "alice")
     return bot
-
-
-def words(card: dict) -> str:
-    found: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key in ("text", "title", "value", "label", "placeholder"):
-                if isinstance(node.get(key), str):
-                    found.append(node[key])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return "\n".join(found)
 
 
 async def ask(bot: Bot, person: str, text: str) -> tuple[str, list[dict]]:

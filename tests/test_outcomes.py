@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from bot_harness import NORTHGATE, Bot
 from support import AUTH, EXAMPLES, INTAKE_SECRET, assert_valid_card, write_council
+from support import card_words as texts
 
 from fakes.notify import FakeNotify
 from fakes.teams import personal_conversation
@@ -43,24 +44,6 @@ def own_outcomes(data: dict) -> None:
     """Street cleansing names its own outcomes; grounds and trees name none."""
     assert data["services"][0]["code"] == "street-cleansing"
     data["services"][0]["outcomes"] = OWN_OUTCOMES
-
-
-def texts(card: dict) -> str:
-    found: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key in ("text", "title", "value", "label", "placeholder"):
-                if isinstance(node.get(key), str):
-                    found.append(node[key])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return "\n".join(found)
 
 
 def completion_choices(card: dict) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_openid import FakeOpenId
 from sqlalchemy import select, update
 from support import AUTH, assert_valid_card
+from support import card_words as texts
 
 from fakes.teams import TENANT, card_action, message
 from responder.app import StartupError, build_app, dispatcher_key
@@ -24,25 +25,6 @@ from responder.web import db_key
 async def bot(aiohttp_client, database_url, connector) -> Bot:
     client = await aiohttp_client(build_app(_settings(database_url)))
     return Bot(client, connector)
-
-
-def texts(card: dict) -> str:
-    """All the words on a card, for asserting what a person sees."""
-    found: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key in ("text", "title", "value", "label", "placeholder"):
-                if isinstance(node.get(key), str):
-                    found.append(node[key])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return "\n".join(found)
 
 
 def verbs(card: dict) -> set[str]:
