@@ -30,7 +30,7 @@ from responder.jobs.dispatcher import Dispatcher
 from responder.jobs.scheduler import Cron, Every, Job, Scheduler
 from responder.notify import receipts
 from responder.notify.sender import NotifySender
-from responder.settings import Settings
+from responder.settings import CREDENTIAL_NAMES, AuthType, Settings
 from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
@@ -101,26 +101,52 @@ async def settle_heap(app: web.Application) -> None:
     gc.freeze()
 
 
+def check_bot_credentials(settings: Settings) -> None:
+    """Refuse what cannot work: no credentials in production, or a way of signing in that
+    the botbuilder runtime (the one Responder runs today) cannot use for its own calls."""
+    client_id, secret, tenant, auth_type = (
+        "{} (or {})".format(*names) for names in CREDENTIAL_NAMES.values()
+    )
+    if not settings.app_id:
+        if settings.environment == "production":
+            raise StartupError(
+                f"{client_id} is not set: refusing to run the bot unauthenticated "
+                "with RESPONDER_ENV=production"
+            )
+        log.warning(
+            "*** %s is not set: /api/messages accepts activities WITHOUT "
+            "authentication. Fine for local testing, never for a real deployment. ***",
+            client_id,
+        )
+        return
+    if settings.auth_type is not AuthType.CLIENT_SECRET:
+        # Cards, replies and photos go through bot/connector.py, whose tokens come from a
+        # client secret; the Agents SDK runtime (issue 15) brings the other types.
+        raise StartupError(
+            f"{auth_type}: {settings.auth_type.value} is not supported by the botbuilder "
+            "runtime Responder runs today; use a client secret (MicrosoftAppType "
+            "SingleTenant or MultiTenant, or AUTHTYPE ClientSecret)"
+        )
+    if settings.app_type == "SingleTenant" and not settings.app_tenant_id:
+        raise StartupError(f"MicrosoftAppType=SingleTenant needs {tenant}")
+    if not settings.app_password and settings.environment == "production":
+        raise StartupError(
+            f"{secret} is not set: the bot cannot sign its messages to Teams "
+            "with RESPONDER_ENV=production"
+        )
+
+
 def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     """The aiohttp application. The council file is loaded now, so a bad one stops start-up."""
     council = load_council(settings.config_path)
     keep_data_out_of_logs()
-    if not settings.app_id:
-        if settings.environment == "production":
-            raise StartupError(
-                "MicrosoftAppId is not set: refusing to run the bot unauthenticated "
-                "with RESPONDER_ENV=production"
-            )
-        log.warning(
-            "*** MicrosoftAppId is not set: /api/messages accepts activities WITHOUT "
-            "authentication. Fine for local testing, never for a real deployment. ***"
-        )
     if settings.dev_attachment_origins and settings.environment == "production":
         # They may serve photos over http and from internal addresses: a test double's door.
         raise StartupError(
             "RESPONDER_DEV_ATTACHMENT_ORIGINS is set: refusing to fetch photos from "
             "development origins with RESPONDER_ENV=production"
         )
+    check_bot_credentials(settings)
     attachments = AttachmentPolicy(settings.attachment_hosts, settings.dev_attachment_origins)
     domain = Domain.for_council(council)
     # Where officers' photos are served from: cards link there, so it must be reachable.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +25,36 @@ class SettingsError(ValueError):
     pass
 
 
+class AuthType(StrEnum):
+    """How the bot proves who it is to Microsoft Entra, spelt as the Agents SDK spells it
+    (``microsoft_agents.hosting.core.authorization.auth_types.AuthTypes``, 1.9; note its
+    lower-case ``certificate``). Bot Framework's ``MicrosoftAppType`` maps onto these."""
+
+    CLIENT_SECRET = "ClientSecret"
+    CERTIFICATE = "certificate"
+    USER_MANAGED_IDENTITY = "UserManagedIdentity"
+    SYSTEM_MANAGED_IDENTITY = "SystemManagedIdentity"
+    FEDERATED_CREDENTIALS = "FederatedCredentials"
+
+
+# The Agents SDK reads its service connection from these (its env loader splits names on
+# "__": CONNECTIONS -> SERVICE_CONNECTION -> SETTINGS -> CLIENTID, ...).
+AGENTS_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+# The bot's credentials under both sets of names: (what, Bot Framework name, Agents SDK name).
+CREDENTIAL_NAMES = {
+    "client id": ("MicrosoftAppId", AGENTS_PREFIX + "CLIENTID"),
+    "client secret": ("MicrosoftAppPassword", AGENTS_PREFIX + "CLIENTSECRET"),
+    "tenant id": ("MicrosoftAppTenantId", AGENTS_PREFIX + "TENANTID"),
+    "authentication type": ("MicrosoftAppType", AGENTS_PREFIX + "AUTHTYPE"),
+}
+# Bot Framework's MicrosoftAppType values (compared ignoring case, as botbuilder does).
+_APP_TYPES = {
+    "multitenant": ("MultiTenant", AuthType.CLIENT_SECRET),
+    "singletenant": ("SingleTenant", AuthType.CLIENT_SECRET),
+    "userassignedmsi": ("UserAssignedMSI", AuthType.USER_MANAGED_IDENTITY),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int = 3978
@@ -33,7 +64,16 @@ class Settings:
     app_id: str = ""
     app_password: str = field(default="", repr=False)
     app_tenant_id: str = ""
+    # Bot Framework's MicrosoftAppType, as the botbuilder runtime is given it; derived from
+    # auth_type and the tenant when only the Agents SDK's names are set ("" when botbuilder
+    # has no equivalent, e.g. a certificate).
     app_type: str = "MultiTenant"
+    # The same choice in the Agents SDK's terms, whichever names set it.
+    auth_type: AuthType = AuthType.CLIENT_SECRET
+    # The Agents SDK's CERTPFXFILE (AUTHTYPE=certificate) and FEDERATEDCLIENTID
+    # (AUTHTYPE=FederatedCredentials: the managed identity that vouches for the app).
+    cert_pfx_file: str = ""
+    federated_client_id: str = ""
     # Where Bot Framework publishes its token signing keys; override only for a sovereign
     # cloud or a local test double.
     bot_openid_metadata_url: str = ""
@@ -61,20 +101,24 @@ class Settings:
     dev_attachment_origins: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
         if env is None:
             if dotenv:
                 load_dotenv(override=False)
             env = dict(os.environ)
+        bot = bot_credentials(env)
         return cls(
             port=_int(env, "PORT", 3978),
             host=env.get("HOST", "0.0.0.0"),
             database_url=env.get("DATABASE_URL") or DEFAULT_URL,
             config_path=Path(env.get("RESPONDER_CONFIG") or DEFAULT_CONFIG),
-            app_id=env.get("MicrosoftAppId", ""),
-            app_password=env.get("MicrosoftAppPassword", ""),
-            app_tenant_id=env.get("MicrosoftAppTenantId", ""),
-            app_type=env.get("MicrosoftAppType", "MultiTenant"),
+            app_id=bot.client_id,
+            app_password=bot.client_secret,
+            app_tenant_id=bot.tenant_id,
+            app_type=bot.app_type,
+            auth_type=bot.auth_type,
+            cert_pfx_file=bot.cert_pfx_file,
+            federated_client_id=bot.federated_client_id,
             bot_openid_metadata_url=env.get("BOT_OPENID_METADATA_URL", ""),
             notify_api_key=env.get("NOTIFY_API_KEY", ""),
             notify_base_url=env.get("NOTIFY_BASE_URL") or cls.notify_base_url,
@@ -99,7 +143,106 @@ class Settings:
         )
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+@dataclass(frozen=True)
+class BotCredentials:
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    tenant_id: str = ""
+    auth_type: AuthType = AuthType.CLIENT_SECRET
+    app_type: str = "MultiTenant"
+    cert_pfx_file: str = ""
+    federated_client_id: str = ""
+
+
+def bot_credentials(env: Mapping[str, str]) -> BotCredentials:
+    """The bot's credentials from either set of names.
+
+    Each value may be given under its Bot Framework name or its Agents SDK name. When both
+    are set they must agree (ids ignoring case; the authentication type by meaning, e.g.
+    ``SingleTenant`` and ``ClientSecret``), and the Agents SDK's value is kept; when they
+    disagree nothing starts and the error names both variables (never a secret's value).
+    An empty variable counts as unset.
+    """
+    value: dict[str, str] = {}
+    for what, (bf_name, agents_name) in CREDENTIAL_NAMES.items():
+        if what == "authentication type":
+            continue
+        bf, agents = env.get(bf_name, "").strip(), env.get(agents_name, "").strip()
+        secret = what == "client secret"
+        if bf and agents and (agents != bf if secret else agents.lower() != bf.lower()):
+            shown = "" if secret else f" ({bf!r} and {agents!r})"
+            raise SettingsError(
+                f"{bf_name} and {agents_name} are both set, to different {what}s{shown}: "
+                "set one of them, or both alike"
+            )
+        value[what] = agents or bf
+
+    bf_name, agents_name = CREDENTIAL_NAMES["authentication type"]
+    app_type = _app_type(bf_name, env.get(bf_name, "").strip())
+    auth_type = _auth_type(agents_name, env.get(agents_name, "").strip())
+    if app_type and auth_type and app_type[1] is not auth_type:
+        raise SettingsError(
+            f"{bf_name}={app_type[0]} and {agents_name}={auth_type.value} disagree "
+            f"({app_type[0]} means {app_type[1].value}): set one of them, or both alike"
+        )
+    auth_type = auth_type or (app_type[1] if app_type else AuthType.CLIENT_SECRET)
+    if app_type:
+        bf_type = app_type[0]
+    elif not any(env.get(agents_name, "").strip() for _, agents_name in CREDENTIAL_NAMES.values()):
+        bf_type = "MultiTenant"  # Bot Framework's names only: botbuilder's default, as before
+    else:  # botbuilder's name for the Agents SDK's choice, for the runtime that still uses it
+        bf_type = {
+            AuthType.CLIENT_SECRET: "SingleTenant" if value["tenant id"] else "MultiTenant",
+            AuthType.USER_MANAGED_IDENTITY: "UserAssignedMSI",
+        }.get(auth_type, "")
+
+    credentials = BotCredentials(
+        client_id=value["client id"],
+        client_secret=value["client secret"],
+        tenant_id=value["tenant id"],
+        auth_type=auth_type,
+        app_type=bf_type,
+        cert_pfx_file=env.get(AGENTS_PREFIX + "CERTPFXFILE", "").strip(),
+        federated_client_id=env.get(AGENTS_PREFIX + "FEDERATEDCLIENTID", "").strip(),
+    )
+    # What the Agents SDK itself insists on (AgentAuthConfiguration._validate), checked now
+    # so that a missing value stops start-up rather than the first card.
+    if auth_type is AuthType.CERTIFICATE and not credentials.cert_pfx_file:
+        raise SettingsError(
+            f"{agents_name}=certificate needs {AGENTS_PREFIX}CERTPFXFILE "
+            "(the path of the certificate's PFX file)"
+        )
+    if auth_type is AuthType.FEDERATED_CREDENTIALS and not credentials.federated_client_id:
+        raise SettingsError(
+            f"{agents_name}=FederatedCredentials needs {AGENTS_PREFIX}FEDERATEDCLIENTID "
+            "(the client id of the managed identity that vouches for the bot)"
+        )
+    return credentials
+
+
+def _app_type(name: str, value: str) -> tuple[str, AuthType] | None:
+    """Bot Framework's ``MicrosoftAppType`` -> (its canonical spelling, the auth type)."""
+    if not value:
+        return None
+    try:
+        return _APP_TYPES[value.lower()]
+    except KeyError:
+        expected = ", ".join(spelling for spelling, _ in _APP_TYPES.values())
+        raise SettingsError(f"{name}: expected one of {expected}, not {value!r}") from None
+
+
+def _auth_type(name: str, value: str) -> AuthType | None:
+    """The Agents SDK's ``AUTHTYPE`` (ignoring case) -> the auth type, in the SDK's spelling."""
+    if not value:
+        return None
+    for auth_type in AuthType:
+        if auth_type.value.lower() == value.lower():
+            return auth_type
+    expected = ", ".join(auth_type.value for auth_type in AuthType)
+    raise SettingsError(f"{name}: expected one of {expected}, not {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
     value = env.get(name)
     if not value:
         return default
@@ -113,7 +256,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 
 def _listed(
-    env: dict[str, str], name: str, parse: Callable[[str], tuple[str, ...]]
+    env: Mapping[str, str], name: str, parse: Callable[[str], tuple[str, ...]]
 ) -> tuple[str, ...]:
     try:
         return parse(env.get(name, ""))
