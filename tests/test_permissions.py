@@ -14,10 +14,11 @@ completed task, through ``/api/messages`` on SQLite and PostgreSQL:
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from bot_harness import Bot, settings_for
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from support import AUTH, assert_valid_card
 
 from fakes.teams import card_action, message, personal_conversation
@@ -33,10 +34,15 @@ ROLES = (
     "other team's manager",
     "ward councillor",
     "other ward's councillor",
+    "follower from another team",
     "stranger",
 )
-# Who may see a task of any status: its team, its assignee, its ward's councillor.
-SEES = {"assignee", "team officer", "team manager", "ward councillor"}
+# Who may see a task of any status: its team, its assignee, its ward's councillor, and
+# anyone following it (e.g. an officer who raised it in another team's area).
+SEES = {"assignee", "team officer", "team manager", "ward councillor", "follower from another team"}
+# Who sees the task card (officers' names, internal history): the team and the assignee.
+# The others who may see it get the public case card.
+INTERNALS = {"assignee", "team officer", "team manager"}
 KINDS = ("open", "queued", "completed")
 VERBS = (
     "accept",
@@ -60,7 +66,8 @@ CHANGES: dict[tuple[str, str], set[str]] = {
     ("open", "reassign"): {"team manager"},
     ("queued", "accept"): {"team officer"},
     ("queued", "reassign"): {"team manager"},
-    **{(kind, "follow"): SEES for kind in KINDS},
+    **{(kind, "follow"): SEES - {"follower from another team"} for kind in KINDS},
+    **{(kind, "unfollow"): {"follower from another team"} for kind in KINDS},
 }
 CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -88,6 +95,7 @@ def cast(kind: str, assignee: str | None) -> dict[str, str | None]:
         **others,
         "ward councillor": "cllr-hughes",
         "other ward's councillor": "cllr-patel",
+        "follower from another team": "erin",  # sc-south's officer; green's too for a queue
         "stranger": "stranger",
     }
 
@@ -112,6 +120,12 @@ async def make_task(bot: Bot, kind: str) -> dict:
     resp = await bot.client.post("/api/tasks", json=body, headers=AUTH)
     assert resp.status == 201, await resp.text()
     task = await resp.json()
+    async with bot.client.app[db_key].write() as conn:  # as if erin had raised it
+        await conn.execute(
+            insert(follows).values(
+                person_id="erin", task_id=task["id"], created_at=datetime.now(UTC)
+            )
+        )
     if kind == "completed":
         for verb, extra in (("accept", {}), ("complete", {"outcome": "resolved"})):
             done = await invoke(bot, task["assignee"], verb, task["id"], extra)
@@ -187,6 +201,9 @@ async def test_every_card_verb_for_every_kind_of_person(bot, kind):
             assert answer["statusCode"] == 200 and answer["type"] == CARD, (where, answer)
             if verb != "attach":  # "no photos to add" may be all there is to say
                 assert task["reference"] in str(answer["value"]), where
+            if role not in INTERNALS:  # the public case card: no officer is named
+                names = ("Bob Warden", "Carol Warden", "Grace Arborist", "Henry Gardener")
+                assert not any(n in str(answer) for n in names), (where, answer)
         else:
             absent = await invoke(bot, person, verb, 10**9, inputs(verb, roles))
             assert answer == absent, (where, answer, absent)

@@ -43,6 +43,7 @@ from responder.dialogs.raising import RaiseError, raise_task
 from responder.domain.context import Domain
 from responder.domain.geocode import Geocoder
 from responder.domain.lifecycle import Action
+from responder.domain.records import TaskRecord
 from responder.domain.visibility import NOT_VISIBLE
 from responder.incidents import log_incident
 from responder.queries.cases import find_case
@@ -348,7 +349,8 @@ class ResponderBot(ActivityHandler):
             return await self._raise_from_card(turn_context, person, click)
         assert click.task_id is not None  # read_click guarantees one for every other verb
         # Whether the person may see the task is settled before anything else is said.
-        if not await self._may_see(person, click.task_id):
+        task = await self._visible_task(person, click.task_id)
+        if task is None:
             return _not_visible()
         if click.verb == ATTACH and self.photos is not None:
             if click.problem is not None:
@@ -361,18 +363,18 @@ class ResponderBot(ActivityHandler):
             return await self._card_or_gone(person, click.task_id, None)
         if click.verb in CASE_VERBS:
             return await self._follow_click(person, click.verb == "follow", click.task_id)
+        if not self.chat.scope(person).sees_internals(task.team, task.assignee):
+            # A ward's councillor or a follower outside the team: the public case card.
+            return await self._card_or_gone(person, click.task_id, OUTSIDE_THE_TEAM)
         return await self._task_click(person, click)
 
-    async def _may_see(self, person: Person, task_id: int) -> bool:
+    async def _visible_task(self, person: Person, task_id: int) -> TaskRecord | None:
         scope = self.chat.scope(person)
-        found = await self.db.query(lambda conn: find_case(conn, self.domain, scope, task_id))
-        return found is not None
+        return await self.db.query(lambda conn: find_case(conn, self.domain, scope, task_id))
 
     async def _task_click(self, person: Person, click: Click) -> InvokeResponse:
         """Accept, start, update, complete, hand back or reassign, if this person may."""
         assert click.task_id is not None
-        if person.role == "councillor":  # councillors follow cases; the team works them
-            return await self._card_or_gone(person, click.task_id, COUNCILLORS_FOLLOW)
         fields = click.fields
         request = ActionRequest(
             task_id=click.task_id,
@@ -406,7 +408,10 @@ class ResponderBot(ActivityHandler):
             else "You've stopped following this case."
         )
         card = await self.chat.case_card(person, task_id, notice)
-        return _card_response(card) if card is not None else _not_visible()
+        if card is None:  # they saw it only as its follower: now it is out of sight
+            reference = self.chat.domain_reference(task_id)
+            return _card_response(notice_card(f"You've stopped following {reference}."))
+        return _card_response(card)
 
     async def _card_or_gone(
         self, person: Person, task_id: int, notice: str | None
@@ -459,7 +464,7 @@ class ResponderBot(ActivityHandler):
 
 
 _FORM = ("type", "location", "description")
-COUNCILLORS_FOLLOW = "The team works on cases; you can follow this one to hear when it moves."
+OUTSIDE_THE_TEAM = "The team works on cases; you can follow this one to hear when it moves."
 
 
 def _not_visible() -> InvokeResponse:
