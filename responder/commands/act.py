@@ -177,9 +177,9 @@ def _act(conn: Connection, domain: Domain, request: ActionRequest, now: datetime
     notices = status_notices(
         conn, task, Status(change.values["status"]), request.person_id, new_version, now
     )
-    enqueue(conn, [refresh, *change.messages, *notices])
     updated = load_task(conn, domain, task.id)
     assert updated is not None
+    enqueue(conn, [refresh, *change.messages, *notices], deliver_by=updated.due_at)
     return ActionResult(updated, True, change.notice)
 
 

@@ -155,7 +155,7 @@ def _create(conn: Connection, domain: Domain, report: NewReport, now: datetime) 
         follow(conn, report.raised_by_person, task_id, now)
     messages = delivery_messages(conn, council, task_id, decision.team, decision.assignee, 1, now)
     messages += _notify_messages(council, task_id, report_id, report, "received", now)
-    enqueue(conn, messages)
+    enqueue(conn, messages, deliver_by=values["due_at"])  # known: no need to read it back
     task = TaskRecord.from_row(_Row({"id": task_id, **values}), domain.prefix)
     return CreateResult(task=task, created=True)
 

@@ -166,7 +166,7 @@ def attach(
             }
         ],
     )
-    enqueue(conn, [CardRefresh.of(task.id, new_version, now)])
+    enqueue(conn, [CardRefresh.of(task.id, new_version, now)], deliver_by=task.due_at)
     updated = load_task(conn, domain, task.id)
     assert updated is not None
     notice = "Photo added." if len(pending) == 1 else f"{len(pending)} photos added."

@@ -91,7 +91,15 @@ def _scheduled(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, A
     return scheduled
 
 
-def enqueue(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert rows; a key already present is kept as it is (a message is owed once)."""
+def enqueue(
+    conn: Connection, rows: list[dict[str, Any]], *, deliver_by: datetime | None = None
+) -> None:
+    """Insert rows; a key already present is kept as it is (a message is owed once).
+
+    ``deliver_by``: the deadline of rows that have none, when the caller knows it (the
+    task it just wrote); otherwise it is read from each row's task.
+    """
     if rows:
+        if deliver_by is not None:
+            rows = [r if r.get("deliver_by") else r | {"deliver_by": deliver_by} for r in rows]
         conn.execute(_ENQUEUE[conn.dialect.name], _scheduled(conn, rows))
