@@ -10,7 +10,7 @@ import platform
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,3 +225,24 @@ class Figure:
     @property
     def verdict(self) -> str:
         return "info" if self.met is None else ("PASS" if self.met else "FAIL")
+
+
+def finish(path: Path, output: dict, goals: dict[str, bool], invalid: list[str]) -> int:
+    """Write a bench's JSON; its exit status: 0 goals met, 1 a goal missed, 2 run invalid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(output, indent=2) + "\n")
+    print(f"\nwritten to {path}")
+    if invalid:
+        for line in invalid:
+            print(f"RUN INVALID: {line}")
+        return 2
+    return 0 if all(goals.values()) else 1
+
+
+def run_main(run: Callable[[Any], Awaitable[int]], args: Any) -> int:
+    """Run a bench's ``run(args)``; a server that would not start makes the run invalid."""
+    try:
+        return asyncio.run(run(args))
+    except ServerStartError as exc:
+        print(f"RUN INVALID: {exc}", file=sys.stderr)
+        return 2

@@ -33,11 +33,11 @@ import asyncpg
 from bench.common import (
     COUNCIL_FILE,
     RESULTS,
-    ServerStartError,
     machine,
     make_bodies,
     percentile,
     print_rows,
+    run_main,
     server_process,
 )
 from bench.server import BENCH_KEY_SECRET
@@ -399,11 +399,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return asyncio.run(run(parse_args(argv)))
-    except ServerStartError as exc:
-        print(f"RUN INVALID: {exc}", file=sys.stderr)
-        return 2
+    return run_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from bench.common import (
     Figure,
     Server,
     ServerStartError,
+    finish,
     machine,
     make_bodies,
     print_rows,
@@ -409,14 +410,7 @@ async def run(args: argparse.Namespace) -> int:
         "invalid": invalid,
         "valid": not invalid,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(output, indent=2) + "\n")
-    print(f"\nwritten to {args.output}")
-    if invalid:
-        for line in invalid:
-            print(f"RUN INVALID: {line}")
-        return 2
-    return 0 if all(goals.values()) else 1
+    return finish(args.output, output, goals, invalid)
 
 
 def main(argv: list[str] | None = None) -> int:

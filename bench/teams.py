@@ -48,10 +48,12 @@ from bench.common import (
     Figure,
     Server,
     ServerStartError,
+    finish,
     machine,
     make_bodies,
     percentile,
     print_rows,
+    run_main,
     server_process,
 )
 from bench.connector import Arrival
@@ -987,22 +989,11 @@ async def run(args: argparse.Namespace) -> int:
         "invalid": invalid,
         "valid": not invalid,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(output, indent=2) + "\n")
-    print(f"\nwritten to {args.output}")
-    if invalid:
-        for line in invalid:
-            print(f"RUN INVALID: {line}")
-        return 2
-    return 0 if all(goals.values()) else 1
+    return finish(args.output, output, goals, invalid)
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return asyncio.run(run(parse_args(argv)))
-    except ServerStartError as exc:
-        print(f"RUN INVALID: {exc}", file=sys.stderr)
-        return 2
+    return run_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":

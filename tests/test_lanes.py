@@ -19,6 +19,7 @@ from sqlalchemy import select
 from support import AUTH, EXAMPLES, INTAKE_SECRET, PG_URL
 
 from fakes.connector import Received
+from fakes.durability import _task_ids
 from fakes.notify import FakeNotify
 from fakes.teams import install
 from responder.app import build_app, dispatcher_key
@@ -88,24 +89,6 @@ async def _post(client, body: dict[str, Any]) -> dict[str, Any]:
     resp = await client.post("/api/tasks", json=body, headers=AUTH)
     assert resp.status == 201, await resp.text()
     return await resp.json()
-
-
-def _task_ids(card: dict | None) -> set[int]:
-    """The task ids a card's actions carry (``data.taskId``)."""
-    found: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "taskId" in node:
-                found.add(int(node["taskId"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
 
 
 def _card_of(task_id: int):
