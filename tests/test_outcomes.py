@@ -146,6 +146,7 @@ async def test_the_councils_outcomes_from_card_to_history_to_notify(bot, notify)
     reporter = {"name": "A Resident", "email": EMAIL, "updates": ["email"]}
     task = await bot.report("fly-tipping", reporter=reporter)
     officer = task["assignee"]
+    await bot.say("cllr-hughes", f"follow {task['reference']}")  # hears when it moves
     [sent] = await bot.card_for(officer)
     assert completion_choices(sent.card) == []  # not accepted yet: no Complete form
     answer = await bot.click(officer, "accept", task, version=1)
@@ -190,6 +191,13 @@ async def test_the_councils_outcomes_from_card_to_history_to_notify(bot, notify)
     assert message.to == EMAIL
     assert message.personalisation["outcome"] == "passed to the county's highways team"
     assert message.personalisation["status"] == "completed"
+
+    # The following councillor is told in the council's words too.
+    conv = personal_conversation("cllr-hughes")
+    [notice] = await bot.connector.wait_for(
+        lambda r: r.conversation_id == conv and r.card and "Now completed" in texts(r.card)
+    )
+    assert "Now completed (Passed to Highways)." in texts(notice.card)
 
     # The ward's councillor sees the council's words in the case card and its history.
     before = len(bot.connector.received)

@@ -16,11 +16,11 @@ from responder.bot.views import Viewer, render
 from responder.cards.cases import status_notice_card
 from responder.cards.common import when
 from responder.cards.digest import digest_card, digest_view
-from responder.cards.task_card import DEFAULT_OUTCOMES
 from responder.commands.delivery_log import record_undelivered
 from responder.dialogs.chat import STATUS_WORDS
 from responder.domain.context import Domain
 from responder.domain.lifecycle import OPEN_STATUSES, Status
+from responder.domain.vocabulary import outcome_words
 from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
 from responder.messages import CardRefresh, DigestDelivery, Notice, TaskCard
 from responder.queries.digest import build_digest, digest_period
@@ -128,7 +128,8 @@ class TeamsDelivery:
         else:
             words = f"Now {STATUS_WORDS[status].lower()}"
             if status is Status.COMPLETED and task.outcome:
-                words += f" ({dict(DEFAULT_OUTCOMES).get(task.outcome, task.outcome)})"
+                outcomes = council.outcomes_for(task.type)  # the council's own words
+                words += f" ({outcome_words(outcomes, task.outcome, 'councillor')})"
         card = status_notice_card(
             task.reference,
             task_type.name if task_type else task.type,
