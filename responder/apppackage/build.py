@@ -134,7 +134,8 @@ def package_problems(
     problems: list[str] = []
     if not settings.app_id:
         problems.append(
-            "MicrosoftAppId is not set: set MicrosoftAppId (in the environment or .env) "
+            "MicrosoftAppId is not set: set MicrosoftAppId or "
+            "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID (in the environment or .env) "
             "to the bot's Microsoft App ID (a GUID from its Azure Bot registration)"
         )
     elif not _GUID.match(settings.app_id):
