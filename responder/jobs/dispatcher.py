@@ -45,7 +45,17 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Update,
+    bindparam,
+    exists,
+    select,
+    union_all,
+    update,
+)
 
 from responder.incidents import log_incident
 from responder.messages import UnreadablePayload
@@ -139,6 +149,7 @@ class Dispatcher:
         if DEFAULT_LANE not in names or len(set(names)) != len(names):
             raise ValueError(f"lanes must be distinct and include {DEFAULT_LANE!r}: {names}")
         self._by_name = {lane.name: lane for lane in self.lanes}
+        self._claims: dict[tuple[str, ...], Update] = {}  # built once per set of lanes
         self._running = {name: set() for name in names}
         self._due = set(names)
 
@@ -223,15 +234,36 @@ class Dispatcher:
             return []
         now = self.clock()
         lease = now + timedelta(seconds=self.lease_seconds)
+        statement = self._claim_statement(tuple(wanted))
+        values: dict[str, object] = {"now": now, "lease": lease}
+        values |= {f"limit_{n}": limit for n, limit in enumerate(wanted.values())}
+        async with self.db.write(tell=False) as conn:
+            result = await conn.execute(statement, values)
+        # RETURNING keeps no order: started most urgent first, they reach each channel's
+        # pacer in that order.
+        rows = sorted(result, key=lambda row: (row.deliver_by, row.id))
+        return [Message(*row[:-1]) for row in rows]
+
+    def _claim_statement(self, lanes: tuple[str, ...]) -> Update:
+        """The claim for these lanes, built once per set of lanes with bound parameters
+        (``now``, ``lease``, ``limit_<n>``): building it afresh cost ~0.8 ms a lane on
+        every claim, far more than running it."""
+        cached = self._claims.get(lanes)
+        if cached is not None:
+            return cached
         chosen = [
-            select(self._due_in(name, limit, now).subquery(f"lane_{n}").c.id)
-            for n, (name, limit) in enumerate(wanted.items())
+            select(self._due_in(name, bindparam(f"limit_{n}")).subquery(f"lane_{n}").c.id)
+            for n, name in enumerate(lanes)
         ]
         ids = chosen[0] if len(chosen) == 1 else select(union_all(*chosen).subquery().c.id)
         statement = (
             update(outbox)
             .where(outbox.c.id.in_(ids.scalar_subquery()))
-            .values(next_attempt_at=lease, attempts=outbox.c.attempts + 1, updated_at=now)
+            .values(
+                next_attempt_at=bindparam("lease"),
+                attempts=outbox.c.attempts + 1,
+                updated_at=bindparam("now"),
+            )
             .returning(
                 outbox.c.id,
                 outbox.c.kind,
@@ -243,14 +275,10 @@ class Dispatcher:
                 outbox.c.deliver_by,
             )
         )
-        async with self.db.write(tell=False) as conn:
-            result = await conn.execute(statement)
-        # RETURNING keeps no order: started most urgent first, they reach each channel's
-        # pacer in that order.
-        rows = sorted(result, key=lambda row: (row.deliver_by, row.id))
-        return [Message(*row[:-1]) for row in rows]
+        self._claims[lanes] = statement
+        return statement
 
-    def _due_in(self, lane: str, limit: int, now: datetime) -> Select:
+    def _due_in(self, lane: str, limit: BindParameter[int]) -> Select:
         """The ids of a lane's most urgent due rows that no earlier step holds back."""
         candidate = outbox.alias("candidate")
         earlier = outbox.alias("earlier")
@@ -274,7 +302,7 @@ class Dispatcher:
             .where(
                 candidate.c.status == "pending",
                 in_lane,
-                candidate.c.next_attempt_at <= now,
+                candidate.c.next_attempt_at <= bindparam("now"),
                 ~waits,
             )
             .order_by(candidate.c.deliver_by, candidate.c.id)
