@@ -358,14 +358,14 @@ class ResponderBot(ActivityHandler):
             data = {"taskId": click.task_id, "photos": click.fields["photos"]}
             return _card_response(await self.photos.attach_click(person, data))
         if click.problem is not None:
-            return await self._card_or_gone(person, click.task_id, click.problem)
+            return await self._card_for(person, task, click.problem)
         if click.verb in VIEW_VERBS or click.verb == "case":
-            return await self._card_or_gone(person, click.task_id, None)
+            return await self._card_for(person, task, None)
         if click.verb in CASE_VERBS:
             return await self._follow_click(person, click.verb == "follow", click.task_id)
         if not self.chat.scope(person).sees_internals(task.team, task.assignee):
             # A ward's councillor or a follower outside the team: the public case card.
-            return await self._card_or_gone(person, click.task_id, OUTSIDE_THE_TEAM)
+            return await self._card_for(person, task, OUTSIDE_THE_TEAM)
         return await self._task_click(person, click)
 
     async def _visible_task(self, person: Person, task_id: int) -> TaskRecord | None:
@@ -413,11 +413,19 @@ class ResponderBot(ActivityHandler):
             return _card_response(notice_card(f"You've stopped following {reference}."))
         return _card_response(card)
 
-    async def _card_or_gone(
-        self, person: Person, task_id: int, notice: str | None
+    async def _card_for(
+        self, person: Person, task: TaskRecord, notice: str | None
     ) -> InvokeResponse:
-        card = await self.visible_card(person, task_id, notice)
-        return _card_response(card) if card is not None else _not_visible()
+        """The card for a task just read through the person's scope (not read again)."""
+        if not self.chat.scope(person).sees_internals(task.team, task.assignee):
+            card = await self.chat.case_card(person, task.id, notice)
+            return _card_response(card) if card is not None else _not_visible()
+        now = self.clock()
+        rendered = await self.db.query(
+            lambda conn: render(conn, self.domain, task, Viewer(person.id), now, notice)
+        )
+        assert rendered is not None  # render only returns None for an id it cannot load
+        return _card_response(rendered[1])
 
     async def visible_card(self, person: Person, task_id: int, notice: str | None) -> dict | None:
         """The card this person gets for a task, or None if they may not see it.
