@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from shapely.geometry import Point
@@ -246,3 +246,33 @@ def run_main(run: Callable[[Any], Awaitable[int]], args: Any) -> int:
     except ServerStartError as exc:
         print(f"RUN INVALID: {exc}", file=sys.stderr)
         return 2
+
+
+T = TypeVar("T")
+
+
+async def in_parallel(
+    count: int,
+    concurrency: int,
+    make: Callable[[], T],
+    send: Callable[[aiohttp.ClientSession, T], Awaitable[None]],
+) -> None:
+    """``count`` requests over ``concurrency`` workers, each with a client session of its
+    own. ``make`` runs under a lock, one at a time, so a seeded generator gives the same
+    requests in the same order on every run; ``send`` runs concurrently."""
+    made = 0
+    lock = asyncio.Lock()
+
+    async def worker() -> None:
+        nonlocal made
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                async with lock:
+                    if made >= count:
+                        return
+                    made += 1
+                    item = make()
+                await send(session, item)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))

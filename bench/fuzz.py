@@ -54,6 +54,7 @@ from bench.common import (
     COUNCIL_FILE,
     RESULTS,
     ServerStartError,
+    in_parallel,
     machine,
     make_bodies,
     print_rows,
@@ -798,30 +799,18 @@ async def send(session: aiohttp.ClientSession, base: str, case: Case) -> tuple[i
 
 
 async def drive(base: str, gen: Generator, requests: int, concurrency: int, tally: Tally) -> None:
-    made = 0
-    lock = asyncio.Lock()
+    async def one(session: aiohttp.ClientSession, case: Case) -> None:
+        try:
+            status, ctype, raw = await send(session, base, case)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # A body over 1 MB may be refused before it is all sent: the server
+            # answers 413 and closes; some clients see only the reset.
+            tally.transport_errors += 1
+            tally.note(f"transport: {case.kind} {case.path[:60]}: {exc!r}"[:300])
+            return
+        check(case, status, ctype, raw, tally, gen)
 
-    async def worker() -> None:
-        nonlocal made
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
-                async with lock:
-                    if made >= requests:
-                        return
-                    made += 1
-                    case = gen.case()
-                try:
-                    status, ctype, raw = await send(session, base, case)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    # A body over 1 MB may be refused before it is all sent: the server
-                    # answers 413 and closes; some clients see only the reset.
-                    tally.transport_errors += 1
-                    tally.note(f"transport: {case.kind} {case.path[:60]}: {exc!r}"[:300])
-                    continue
-                check(case, status, ctype, raw, tally, gen)
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await in_parallel(requests, concurrency, gen.case, one)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

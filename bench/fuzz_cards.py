@@ -89,6 +89,7 @@ from bench.common import (
     COUNCIL_FILE,
     RESULTS,
     ServerStartError,
+    in_parallel,
     machine,
     make_bodies,
     print_rows,
@@ -815,32 +816,20 @@ async def drive(
     concurrency: int,
     tally: Tally,
 ) -> None:
-    made = 0
-    lock = asyncio.Lock()
+    async def one(session: aiohttp.ClientSession, inv: Invoke) -> None:
+        try:
+            status, raw = await post_activity(session, base, inv.body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            tally.transport_errors += 1
+            tally.note(f"transport: {inv.actor}: {inv.kind}: {exc!r}")
+            return
+        if hostile:
+            tally.hostile += 1
+        else:
+            tally.allowed += 1
+        checker.check(inv, status, raw, tally)
 
-    async def worker() -> None:
-        nonlocal made
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
-                async with lock:
-                    if made >= count:
-                        return
-                    made += 1
-                    inv = gen.invoke(gen.rng.choice(actors), hostile)
-                try:
-                    status, raw = await post_activity(session, base, inv.body)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    tally.transport_errors += 1
-                    tally.note(f"transport: {inv.actor}: {inv.kind}: {exc!r}")
-                    continue
-                if hostile:
-                    tally.hostile += 1
-                else:
-                    tally.allowed += 1
-                checker.check(inv, status, raw, tally)
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await in_parallel(count, concurrency, lambda: gen.invoke(gen.rng.choice(actors), hostile), one)
 
 
 async def serve_connector() -> tuple[FakeConnector, web.AppRunner]:
