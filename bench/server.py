@@ -122,6 +122,7 @@ def build_responder_app(
     *,
     scheduler: bool = True,
     max_backoff: float | None = None,
+    runtime: str = "agents",
 ) -> web.Application:
     from responder.app import build_app, dispatcher_key, settle_heap
     from responder.settings import Settings
@@ -131,6 +132,8 @@ def build_responder_app(
         # Off: intake only, no outbox delivery (which would try to reach Teams and Notify).
         # On: cards go to the serviceUrl of each installed officer (a fake connector).
         options["background"] = background
+    if "teams_runtime" in {f.name for f in fields(Settings)}:  # not before issue 15
+        options["teams_runtime"] = runtime
     if notify_url:
         options["notify_base_url"] = notify_url
     if notify_key:
@@ -209,7 +212,60 @@ def write_lag_file(path: Path, app: web.Application) -> None:
     path.write_text(json.dumps(lag_figures(app), indent=2) + "\n")
 
 
-def build_echo_app() -> web.Application:
+def build_echo_app(runtime: str = "agents") -> web.Application:
+    """The stock echo bot of the chosen SDK, with no app id (as Responder runs in the bench)."""
+    if runtime == "agents":
+        return build_agents_echo_app()
+    return build_botbuilder_echo_app()
+
+
+def build_agents_echo_app() -> web.Application:
+    """The Agents SDK's own echo sample (``test_samples/app_style/empty_agent.py`` served by
+    ``shared/start_server.py`` in microsoft/Agents-for-python), as a council would start from:
+    an AgentApplication with MemoryStorage behind CloudAdapter and the SDK's JWT middleware.
+    Only the console transcript logger is left out (it prints every activity)."""
+    from microsoft_agents.activity import load_configuration_from_env
+    from microsoft_agents.authentication.msal import MsalConnectionManager
+    from microsoft_agents.hosting.aiohttp import (
+        CloudAdapter,
+        jwt_authorization_middleware,
+        start_agent_process,
+    )
+    from microsoft_agents.hosting.core import (
+        AgentApplication,
+        Authorization,
+        MemoryStorage,
+        TurnContext,
+        TurnState,
+    )
+
+    config = load_configuration_from_env(
+        {"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED": "true"}
+    )
+    storage = MemoryStorage()
+    connection_manager = MsalConnectionManager(**config)
+    adapter = CloudAdapter(connection_manager=connection_manager)
+    authorization = Authorization(storage, connection_manager, **config)
+    agent = AgentApplication[TurnState](
+        storage=storage, adapter=adapter, authorization=authorization, **config
+    )
+
+    @agent.activity("message")
+    async def on_message(context: TurnContext, _state: TurnState) -> None:
+        await context.send_activity(f"you said: {context.activity.text}")
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        return await start_agent_process(request, request.app["agent_app"], request.app["adapter"])
+
+    app = web.Application(middlewares=[jwt_authorization_middleware])
+    app.router.add_post("/api/messages", messages)
+    app["agent_configuration"] = connection_manager.get_default_connection_configuration()
+    app["agent_app"] = agent
+    app["adapter"] = adapter
+    return app
+
+
+def build_botbuilder_echo_app() -> web.Application:
     """The botbuilder echo sample: an ActivityHandler behind CloudAdapter, no app id."""
     from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
     from botbuilder.integration.aiohttp import (
@@ -329,6 +385,12 @@ async def serve(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.server", description=__doc__)
     p.add_argument("kind", choices=("baseline", "responder", "echo", "connector", "notify"))
+    p.add_argument(
+        "--runtime",
+        choices=("agents", "botbuilder"),
+        default="agents",
+        help="responder, echo: the Teams SDK (RESPONDER_TEAMS_RUNTIME; default agents)",
+    )
     p.add_argument("--database", help="SQLite file (baseline) or database URL (responder)")
     p.add_argument("--config", type=Path, help="council file (responder)")
     p.add_argument("--background", action="store_true", help="responder: run the outbox dispatcher")
@@ -389,9 +451,10 @@ def main(argv: list[str] | None = None) -> int:
             args.notify_key,
             scheduler=not args.no_scheduler,
             max_backoff=args.max_backoff,
+            runtime=args.runtime,
         )
     elif args.kind == "echo":
-        app = build_echo_app()
+        app = build_echo_app(args.runtime)
     elif args.kind == "notify":
         if not (args.service_id and args.secret):
             print("notify needs --service-id and --secret", file=sys.stderr)

@@ -12,8 +12,9 @@ connector's log (arrival times are CLOCK_MONOTONIC, comparable across processes)
    the arrival of its first card at the connector (0 ms connector latency).
 2. throughput: a backlog of reports, then the rate at which cards arrive at a connector
    that answers after 100 ms, and any breach of Teams' limits the connector sees.
-3. turns: server CPU per "my tasks" message turn (an officer with 10 open tasks), beside
-   a stock botbuilder echo bot (``bench.server echo``) measured in the same run.
+3. turns: server CPU per "my tasks" message turn (an officer with 10 open tasks), on each
+   Teams runtime (the Agents SDK, botbuilder), beside the stock echo bot of the same SDK
+   (``bench.server echo --runtime ...``) measured in the same run.
 
 A missed goal gives exit status 1; a run that is not valid (an answer other than 201 or
 200, a card that never came, a server that did not start) gives 2. The figures are
@@ -62,6 +63,7 @@ from bench.server import BENCH_KEY_SECRET
 GOAL_P50_MS = 25.0
 GOAL_P99_MS = 100.0
 GOAL_CARDS_PER_S = 47.5
+GOAL_TURN_RATIO = 0.5  # issue 15: a turn costs at most half the same SDK's echo bot's CPU
 
 # Teams' documented limits, written out here rather than imported from
 # responder/bot/pacing.py, so that a mistake there shows up as a breach.
@@ -410,8 +412,12 @@ def require_201(posted: Sequence[Posted], what: str) -> None:
         raise RunInvalid(f"{what}: {len(bad)} reports not answered 201 {dict(statuses)}: {bad[0]}")
 
 
-def responder_args(database: Path, config: Path, *, background: bool = True) -> list[str]:
+def responder_args(
+    database: Path, config: Path, *, background: bool = True, runtime: str | None = None
+) -> list[str]:
     args = ["responder", "--database", f"sqlite:///{database}", "--config", str(config)]
+    if runtime is not None:  # the default otherwise (and code from before issue 15)
+        args += ["--runtime", runtime]
     return args + ["--background"] if background else args
 
 
@@ -586,7 +592,8 @@ def steady_rate(times: Sequence[float]) -> float:
 
 @dataclass
 class TurnsResult:
-    bot: str
+    bot: str  # "responder" or "echo"
+    runtime: str  # the Teams SDK: "agents" or "botbuilder"
     who: str
     turns: int
     cpu_ms_per_turn: float
@@ -603,6 +610,7 @@ async def run_turns(
     activity_for: Callable[[], dict],
     *,
     bot_name: str,
+    runtime: str,
     who: str,
     turns: int,
     warmup: int,
@@ -621,7 +629,7 @@ async def run_turns(
         statuses[await send_activity(session, bot, activity_for())] += 1
         latencies.append(time.perf_counter() - started)
     cpu_after = bot.cpu_seconds()
-    if set(statuses) - {200, 201}:
+    if set(statuses) - {200, 201, 202}:  # the Agents SDK answers a message 202
         raise RunInvalid(f"{bot_name} turns ({who}): answers {dict(statuses)}")
     await log.wait_for(lambda: len(log.arrivals) - from_index >= turns, 10)
     replies = log.arrivals[from_index:]
@@ -631,6 +639,7 @@ async def run_turns(
     last_card = next((a for a in reversed(replies) if a.card), None)
     return TurnsResult(
         bot=bot_name,
+        runtime=runtime,
         who=who,
         turns=turns,
         cpu_ms_per_turn=float("nan") if cpu is None else round(cpu / turns * 1000, 3),
@@ -674,7 +683,13 @@ async def give_open_tasks(
     return len(held)
 
 
-async def measure_turns(tmp: Path, *, turns: int, warmup: int, seed: int) -> list[TurnsResult]:
+RUNTIMES = ("agents", "botbuilder")
+
+
+async def measure_turns(
+    tmp: Path, *, turns: int, warmup: int, seed: int, runtimes: Sequence[str] = RUNTIMES
+) -> list[TurnsResult]:
+    """For each Teams runtime: Responder's 'my tasks' turns, then the same SDK's echo bot."""
     council = write_council(tmp, extra_officers_per_team=0)  # the example council as it is
     officer, councillor = council.users["bob"], council.users["cllr-hughes"]
     results: list[TurnsResult] = []
@@ -684,44 +699,49 @@ async def measure_turns(tmp: Path, *, turns: int, warmup: int, seed: int) -> lis
     ):
         log = ConnectorLog(session, connector)
         url = log.service_url
-        async with server_process(responder_args(tmp / "turns.db", council.path)) as responder:
-            users = [council.users[o] for o in council.officers] + [councillor]
-            await install_all(session, responder, users, url)
-            # carol (bob's team-mate) goes off duty, so bob gets the team's tasks.
-            status = await send_activity(
-                session, responder, message(council.users["carol"], "off duty", url)
-            )
-            if status != 200:
-                raise RunInvalid(f"turns: 'off duty' answered {status}")
-            open_tasks = await give_open_tasks(session, responder, log, council, "bob", 10, seed)
-            print(f"  bob holds {open_tasks} open tasks", flush=True)
-            await asyncio.sleep(1.5)  # let the dispatcher go idle
-            for who, user in (("officer bob", officer), ("councillor cllr-hughes", councillor)):
+        for runtime in runtimes:
+            database = tmp / f"turns-{runtime}.db"
+            args = responder_args(database, council.path, runtime=runtime)
+            async with server_process(args) as responder:
+                users = [council.users[o] for o in council.officers] + [councillor]
+                await install_all(session, responder, users, url)
+                # carol (bob's team-mate) goes off duty, so bob gets the team's tasks.
+                status = await send_activity(
+                    session, responder, message(council.users["carol"], "off duty", url)
+                )
+                if status != 200:
+                    raise RunInvalid(f"turns: 'off duty' answered {status}")
+                held = await give_open_tasks(session, responder, log, council, "bob", 10, seed)
+                print(f"  {runtime}: bob holds {held} open tasks", flush=True)
+                await asyncio.sleep(1.5)  # let the dispatcher go idle
+                for who, user in (("officer bob", officer), ("councillor cllr-hughes", councillor)):
+                    results.append(
+                        await run_turns(
+                            session,
+                            responder,
+                            log,
+                            lambda user=user: message(user, "my tasks", url),
+                            bot_name="responder",
+                            runtime=runtime,
+                            who=who,
+                            turns=turns,
+                            warmup=warmup,
+                        )
+                    )
+            async with server_process(["echo", "--runtime", runtime]) as echo:
                 results.append(
                     await run_turns(
                         session,
-                        responder,
+                        echo,
                         log,
-                        lambda user=user: message(user, "my tasks", url),
-                        bot_name="responder",
-                        who=who,
+                        lambda: message(officer, "my tasks", url),
+                        bot_name="echo",
+                        runtime=runtime,
+                        who="officer bob",
                         turns=turns,
                         warmup=warmup,
                     )
                 )
-        async with server_process(["echo"]) as echo:
-            results.append(
-                await run_turns(
-                    session,
-                    echo,
-                    log,
-                    lambda: message(officer, "my tasks", url),
-                    bot_name="echo",
-                    who="officer bob",
-                    turns=turns,
-                    warmup=warmup,
-                )
-            )
     return results
 
 
@@ -781,22 +801,23 @@ def throughput_figures(r: ThroughputResult) -> list[Figure]:
 
 
 def turn_figures(results: Sequence[TurnsResult]) -> list[Figure]:
-    echo = next(r for r in results if r.bot == "echo")
+    """Each runtime's turns beside the echo bot of the same SDK, measured in the same run."""
     figures: list[Figure] = []
     for r in results:
         if r.bot == "echo":
             continue
+        echo = next(e for e in results if e.bot == "echo" and e.runtime == r.runtime)
         ratio = r.cpu_ms_per_turn / echo.cpu_ms_per_turn if echo.cpu_ms_per_turn else float("nan")
         figures += [
             Figure(
-                f"server CPU per turn, {r.who} 'my tasks'",
-                "info (issue 5: ours/echo <= 0.5)",
-                f"echo {echo.cpu_ms_per_turn:.2f} ms",
+                f"server CPU per turn ({r.runtime}), {r.who} 'my tasks'",
+                f"ours/echo <= {GOAL_TURN_RATIO:g}",
+                f"{r.runtime} echo {echo.cpu_ms_per_turn:.2f} ms",
                 f"{r.cpu_ms_per_turn:.2f} ms (x{ratio:.2f} echo)",
-                None,
+                ratio <= GOAL_TURN_RATIO,
             ),
             Figure(
-                f"turn latency p50/p99, {r.who}",
+                f"turn latency p50/p99 ({r.runtime}), {r.who}",
                 "info",
                 f"echo {echo.p50_ms:.1f}/{echo.p99_ms:.1f} ms",
                 f"{r.p50_ms:.1f}/{r.p99_ms:.1f} ms",
@@ -838,7 +859,7 @@ def print_report(report: Report) -> None:
     for t in report.turns:
         extra = f", {t.tasks_in_reply} tasks on the reply card" if t.tasks_in_reply else ""
         print(
-            f"turns: {t.bot} ({t.who}): {t.turns} turns, {t.cpu_ms_per_turn:.2f} ms CPU each, "
+            f"turns: {t.bot} on {t.runtime} ({t.who}): {t.turns} turns, {t.cpu_ms_per_turn:.2f} ms CPU each, "
             f"p50 {t.p50_ms:.1f} ms, p99 {t.p99_ms:.1f} ms{extra}"
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import logging
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from responder.bot.endpoint import TeamsEndpoint
 from responder.bot.handler import ResponderBot
 from responder.bot.pacing import TeamsPacer
 from responder.bot.photos import PhotoInbox
+from responder.bot.runtime import make_runtime
 from responder.commands.digest import send_digests
 from responder.commands.erase import purge
 from responder.commands.escalate import run_escalations
@@ -93,7 +95,7 @@ def scheduled_jobs(app: web.Application, db: Database, council: Council) -> list
 
 async def settle_heap(app: web.Application) -> None:
     """Once started, collect start-up's garbage and freeze what is left (the council, its
-    polygons, SQLAlchemy's and botbuilder's modules: they live as long as the process), so
+    polygons, SQLAlchemy's and the Teams SDK's modules: they live as long as the process), so
     the cyclic collector never walks them again. Without it a full collection stalled the
     event loop for up to ~90 ms in the middle of a burst of cards. For ``responder serve``;
     an app built per test would keep every frozen object alive."""
@@ -102,11 +104,16 @@ async def settle_heap(app: web.Application) -> None:
 
 
 def check_bot_credentials(settings: Settings) -> None:
-    """Refuse what cannot work: no credentials in production, or a way of signing in that
-    the botbuilder runtime (the one Responder runs today) cannot use for its own calls."""
+    """Refuse what cannot work: no credentials in production, a runtime that is not
+    installed, or a way of signing in that the chosen runtime cannot use."""
     client_id, secret, tenant, auth_type = (
         "{} (or {})".format(*names) for names in CREDENTIAL_NAMES.values()
     )
+    if settings.teams_runtime == "botbuilder" and importlib.util.find_spec("botbuilder") is None:
+        raise StartupError(
+            "RESPONDER_TEAMS_RUNTIME=botbuilder, but botbuilder is not installed: "
+            "pip install 'responder[botbuilder]' (or use the default Agents SDK runtime)"
+        )
     if not settings.app_id:
         if settings.environment == "production":
             raise StartupError(
@@ -119,17 +126,19 @@ def check_bot_credentials(settings: Settings) -> None:
             client_id,
         )
         return
-    if settings.auth_type is not AuthType.CLIENT_SECRET:
-        # Cards, replies and photos go through bot/connector.py, whose tokens come from a
-        # client secret; the Agents SDK runtime (issue 15) brings the other types.
+    if settings.teams_runtime == "botbuilder" and settings.auth_type is not AuthType.CLIENT_SECRET:
         raise StartupError(
             f"{auth_type}: {settings.auth_type.value} is not supported by the botbuilder "
-            "runtime Responder runs today; use a client secret (MicrosoftAppType "
-            "SingleTenant or MultiTenant, or AUTHTYPE ClientSecret)"
+            "runtime; use a client secret (MicrosoftAppType SingleTenant or MultiTenant, "
+            "or AUTHTYPE ClientSecret), or the default Agents SDK runtime"
         )
     if settings.app_type == "SingleTenant" and not settings.app_tenant_id:
         raise StartupError(f"MicrosoftAppType=SingleTenant needs {tenant}")
-    if not settings.app_password and settings.environment == "production":
+    if (
+        settings.auth_type is AuthType.CLIENT_SECRET
+        and not settings.app_password
+        and settings.environment == "production"
+    ):
         raise StartupError(
             f"{secret} is not set: the bot cannot sign its messages to Teams "
             "with RESPONDER_ENV=production"
@@ -162,7 +171,8 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     app[clock_key] = clock
     app[db_key] = db
     bot = ResponderBot(db, domain, clock, WardGeocoder(council, domain.locator))
-    teams = TeamsEndpoint(settings, bot, council.info.tenant_id)
+    runtime = make_runtime(settings)
+    teams = TeamsEndpoint(runtime, bot, council.info.tenant_id, authenticate=bool(settings.app_id))
     app.add_routes(
         [web.get("/healthz", healthz), web.post("/api/messages", teams.handle), *intake.routes()]
     )
@@ -180,7 +190,7 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         # One client for the Bot Connector: the bot's direct replies and the dispatcher's cards.
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         app[http_session_key] = session
-        tokens = TokenProvider(settings.app_id, settings.app_password, settings.app_tenant_id)
+        tokens = TokenProvider(runtime.access_token if settings.app_id else None)
         bot.connector = app[connector_key] = Connector(session, tokens)
         bot.photos = app[photos_key] = PhotoInbox(
             db, domain, clock, session, tokens, bot.connector, public_url, attachments

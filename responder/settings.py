@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
@@ -23,6 +24,11 @@ DEFAULT_CONFIG = Path(__file__).with_name("defaults") / "council.yaml"
 
 class SettingsError(ValueError):
     pass
+
+
+# Which SDK receives Teams' activities and signs the bot's calls (responder/bot/runtime.py):
+# the Microsoft 365 Agents SDK by default; botbuilder 4.17 with the responder[botbuilder] extra.
+TeamsRuntimeName = Literal["agents", "botbuilder"]
 
 
 class AuthType(StrEnum):
@@ -77,6 +83,7 @@ class Settings:
     # Where Bot Framework publishes its token signing keys; override only for a sovereign
     # cloud or a local test double.
     bot_openid_metadata_url: str = ""
+    teams_runtime: TeamsRuntimeName = "agents"
     notify_api_key: str = field(default="", repr=False)
     notify_base_url: str = "https://api.notifications.service.gov.uk"
     notify_callback_token: str = field(default="", repr=False)
@@ -120,6 +127,7 @@ class Settings:
             cert_pfx_file=bot.cert_pfx_file,
             federated_client_id=bot.federated_client_id,
             bot_openid_metadata_url=env.get("BOT_OPENID_METADATA_URL", ""),
+            teams_runtime=_teams_runtime(env.get("RESPONDER_TEAMS_RUNTIME", "")),
             notify_api_key=env.get("NOTIFY_API_KEY", ""),
             notify_base_url=env.get("NOTIFY_BASE_URL") or cls.notify_base_url,
             notify_callback_token=env.get("NOTIFY_CALLBACK_TOKEN", ""),
@@ -240,6 +248,16 @@ def _auth_type(name: str, value: str) -> AuthType | None:
             return auth_type
     expected = ", ".join(auth_type.value for auth_type in AuthType)
     raise SettingsError(f"{name}: expected one of {expected}, not {value!r}")
+
+
+def _teams_runtime(value: str) -> TeamsRuntimeName:
+    wanted = value.strip().lower() or "agents"
+    for name in get_args(TeamsRuntimeName):
+        if name == wanted:
+            return name
+    raise SettingsError(
+        f"RESPONDER_TEAMS_RUNTIME={value!r} is not one of: agents (the default), botbuilder"
+    )
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

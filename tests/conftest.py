@@ -45,6 +45,12 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(params=["agents", "botbuilder"])
+def teams_runtime(request) -> str:
+    """Each Teams runtime (RESPONDER_TEAMS_RUNTIME), for the protocol tests that take it."""
+    return request.param
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # a Monday morning

@@ -51,7 +51,7 @@ class FakeOpenId:
     def token(
         self,
         app_id: str,
-        service_url: str,
+        service_url: str | None,
         *,
         key=None,
         kid=None,
@@ -62,10 +62,11 @@ class FakeOpenId:
         claims = {
             "iss": issuer,
             "aud": app_id,
-            "serviceurl": service_url,
             "nbf": now - 60,
             "exp": now - 600 if expired else now + 3600,
         }
+        if service_url is not None:
+            claims["serviceurl"] = service_url
         return jwt.encode(
             claims, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid}
         )

@@ -61,3 +61,25 @@ def test_the_check_sees_writes():
         (op, table) for path in (ROOT / "commands").glob("*.py") for op, table, _ in writes_in(path)
     }
     assert {("insert", "tasks"), ("update", "tasks"), ("delete", "contacts")} <= found
+
+
+def test_a_plain_install_brings_the_agents_sdk_and_not_botbuilder():
+    """``pip install responder`` needs no archived SDK: botbuilder comes only with the
+    ``botbuilder`` extra (read from the installed package's own metadata)."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    plain, by_extra = set(), {}
+    for line in requires("responder") or ():
+        requirement = Requirement(line)
+        marker = str(requirement.marker or "")
+        if "extra" in marker:
+            extra = marker.split("==")[-1].strip().strip("\"'")
+            by_extra.setdefault(extra, set()).add(requirement.name)
+        else:
+            plain.add(requirement.name)
+    assert {"microsoft-agents-hosting-core", "microsoft-agents-authentication-msal"} <= plain
+    assert not {name for name in plain if name.startswith(("botbuilder", "botframework"))}
+    assert "botbuilder-core" in by_extra["botbuilder"]
+    assert not any("microsoft-agents-hosting-teams" in names for names in by_extra.values())

@@ -1,25 +1,24 @@
-"""botbuilder Storage on the database: round trips, eTags, and a dialog across a restart."""
+"""Conversation state on the database (round trips, compare-and-set etags, two instances),
+and the raise-by-text dialog through /api/messages: concurrent answers, stale dialogs, rows
+from older versions."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
-from botbuilder.core import ConversationState, MessageFactory, StoreItem, TurnContext
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.dialogs import (
-    DialogSet,
-    DialogState,
-    DialogTurnResult,
-    DialogTurnStatus,
-    WaterfallDialog,
-    WaterfallStepContext,
-)
-from botbuilder.dialogs.prompts import PromptOptions, TextPrompt
+from bot_harness import Bot, settings_for
+from sqlalchemy import insert
 
-from responder.bot.state_storage import DatabaseStorage, EtagConflict
+from fakes.teams import message, personal_conversation
+from responder.app import build_app
+from responder.bot.state_storage import EtagConflict, StateStore, state_key
+from responder.dialogs.raise_by_text import ABANDONED_AFTER
 from responder.store import migrate
 from responder.store.db import Database
+from responder.store.schema import bot_state, tasks
+from responder.web import db_key
 
 
 @pytest.fixture
@@ -31,79 +30,44 @@ async def db(database_url):
 
 
 @pytest.fixture
-def storage(db, clock) -> DatabaseStorage:
-    return DatabaseStorage(db, clock)
+def store(db, clock) -> StateStore:
+    return StateStore(db, clock)
 
 
-async def test_reading_missing_keys_gives_nothing(storage):
-    assert await storage.read(["nobody/conversations/none"]) == {}
-    assert await storage.read([]) == {}
-    await storage.write({"a": {"n": 1}})
-    assert set(await storage.read(["a", "missing"])) == {"a"}
+async def test_documents_round_trip_with_a_fresh_etag_each_write(store, clock):
+    assert await store.read("nobody/conversations/none") is None
+    document = {"n": 1, "nested": {"list": [1, "two", None], "flag": True}}
+    first = await store.write("a", document, None)
+    saved = await store.read("a")
+    assert saved is not None and saved.document == document and saved.etag == first
+    assert saved.updated_at == clock()
+    second = await store.write("a", {"n": 2}, first)
+    assert second != first
+    assert (await store.read("a")).document == {"n": 2}
 
 
-async def test_dicts_and_objects_round_trip_with_a_fresh_etag_each_write(storage):
-    await storage.write(
-        {
-            "dict": {"n": 1, "nested": {"list": [1, "two", None], "flag": True}},
-            "object": StoreItem(name="Ada", tags=["a", "b"]),
-        }
-    )
-    first = await storage.read(["dict", "object"])
-    assert {k: v for k, v in first["dict"].items() if k != "e_tag"} == {
-        "n": 1,
-        "nested": {"list": [1, "two", None], "flag": True},
-    }
-    assert isinstance(first["object"], StoreItem)
-    assert (first["object"].name, first["object"].tags) == ("Ada", ["a", "b"])
-    assert first["dict"]["e_tag"] and first["object"].e_tag
-
-    first["dict"]["n"] = 2
-    await storage.write({"dict": first["dict"]})
-    second = (await storage.read(["dict"]))["dict"]
-    assert second["n"] == 2
-    assert second["e_tag"] != first["dict"]["e_tag"]
-    assert first["dict"]["e_tag"] != "*"  # the caller's item is left as it was
-
-
-async def test_a_stale_etag_is_refused_and_nothing_changes(storage):
-    await storage.write({"a": {"n": 1}})
-    stale = (await storage.read(["a"]))["a"]
-    current = dict(stale, n=2)
-    await storage.write({"a": current})  # the matching etag: accepted
-    before = (await storage.read(["a"]))["a"]
-
-    stale["n"] = 99
-    with pytest.raises(KeyError) as refused:
-        await storage.write({"a": stale, "b": {"n": 1}})
-    assert isinstance(refused.value, EtagConflict)
-    # Neither item of the refused write was stored.
-    assert await storage.read(["a", "b"]) == {"a": before}
-
-    item = StoreItem(n=3, e_tag=stale["e_tag"])  # the same rule for objects
+async def test_a_stale_or_missing_etag_is_refused_and_nothing_changes(store):
+    first = await store.write("a", {"n": 1}, None)
+    await store.write("a", {"n": 2}, first)
     with pytest.raises(EtagConflict):
-        await storage.write({"a": item})
-    with pytest.raises(Exception, match="etag missing"):
-        await storage.write({"a": {"n": 4, "e_tag": ""}})
-    assert (await storage.read(["a"]))["a"] == before
+        await store.write("a", {"n": 99}, first)  # read before the second write
+    with pytest.raises(EtagConflict):
+        await store.write("a", {"n": 99}, None)  # "there was nothing", but there is
+    with pytest.raises(EtagConflict):
+        await store.write("never-written", {"n": 1}, "an-etag")
+    assert (await store.read("a")).document == {"n": 2}
+    assert await store.read("never-written") is None
 
 
-async def test_star_or_no_etag_overwrites(storage):
-    await storage.write({"a": {"n": 1}})
-    await storage.write({"a": {"n": 2}})  # no etag
-    assert (await storage.read(["a"]))["a"]["n"] == 2
-    await storage.write({"a": {"n": 3, "e_tag": "*"}})
-    assert (await storage.read(["a"]))["a"]["n"] == 3
-    # An etag for a key with nothing stored writes, as MemoryStorage does.
-    await storage.write({"new": {"n": 1, "e_tag": "from-somewhere"}})
-    assert (await storage.read(["new"]))["new"]["n"] == 1
-
-
-async def test_delete_removes_the_keys_and_ignores_missing_ones(storage):
-    await storage.write({"a": {"n": 1}, "b": {"n": 2}, "c": {"n": 3}})
-    await storage.delete(["a", "c", "never-written"])
-    await storage.delete([])
-    assert set(await storage.read(["a", "b", "c"])) == {"b"}
+async def test_delete_only_with_the_current_etag_when_one_is_given(store):
+    etag = await store.write("a", {"n": 1}, None)
+    assert not await store.delete("a", "stale")
+    assert await store.read("a") is not None
+    assert await store.delete("a", etag)
+    assert await store.read("a") is None
+    assert not await store.delete("a")  # nothing there: nothing to do
+    await store.write("b", {"n": 1}, None)
+    assert await store.delete("b")  # no etag: whatever is there goes
 
 
 @pytest.mark.parametrize("stored", [True, False], ids=["update", "insert"])
@@ -111,73 +75,65 @@ async def test_writers_with_the_same_etag_exactly_one_wins(database_url, db, clo
     """Two app instances (one Database each) race to save the same conversation."""
     other = Database(database_url)
     try:
-        storages = [DatabaseStorage(db, clock), DatabaseStorage(other, clock)] * 3
-        if stored:
-            await storages[0].write({"a": {"n": 0}})
-            etag = (await storages[0].read(["a"]))["a"]["e_tag"]
-        else:
-            etag = "read-before-a-delete"
+        stores = [StateStore(db, clock), StateStore(other, clock)] * 3
+        etag = await stores[0].write("a", {"n": -1}, None) if stored else None
         outcomes = await asyncio.gather(
-            *(s.write({"a": {"n": i, "e_tag": etag}}) for i, s in enumerate(storages)),
+            *(s.write("a", {"n": i}, etag) for i, s in enumerate(stores)),
             return_exceptions=True,
         )
-        winners = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        winners = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, str)]
         assert len(winners) == 1, outcomes
-        losers = [o for o in outcomes if o is not None]
+        losers = [o for o in outcomes if not isinstance(o, str)]
         assert all(isinstance(o, EtagConflict) for o in losers), losers
-        assert (await storages[1].read(["a"]))["a"]["n"] == winners[0]
+        assert (await stores[1].read("a")).document == {"n": winners[0]}
     finally:
         await other.dispose()
 
 
-def _bot(storage: DatabaseStorage):
-    """A two-question waterfall; each turn loads and saves ConversationState in storage."""
-    state = ConversationState(storage)
-    dialogs = DialogSet(state.create_property("dialog"))
-    dialogs.add(TextPrompt("name"))
-    dialogs.add(TextPrompt("town"))
-
-    async def ask_name(step: WaterfallStepContext) -> DialogTurnResult:
-        return await step.prompt("name", PromptOptions(prompt=MessageFactory.text("Name?")))
-
-    async def ask_town(step: WaterfallStepContext) -> DialogTurnResult:
-        step.values["name"] = step.result
-        return await step.prompt("town", PromptOptions(prompt=MessageFactory.text("Town?")))
-
-    async def done(step: WaterfallStepContext) -> DialogTurnResult:
-        await step.context.send_activity(f"{step.values['name']} from {step.result}")
-        return await step.end_dialog()
-
-    dialogs.add(WaterfallDialog("steps", [ask_name, ask_town, done]))
-
-    async def turn(context: TurnContext) -> None:
-        dc = await dialogs.create_context(context)
-        result = await dc.continue_dialog()
-        if result.status == DialogTurnStatus.Empty:
-            await dc.begin_dialog("steps")
-        await state.save_changes(context)
-
-    return turn
+# -- the raise dialog's state, through /api/messages ------------------------------------------
 
 
-async def test_a_waterfall_dialog_continues_after_a_restart(database_url, db, clock):
-    adapter = TestAdapter(_bot(DatabaseStorage(db, clock)))
-    flow = await (await adapter.send("hello")).assert_reply("Name?")
-    await (await flow.send("Ada")).assert_reply("Town?")
-    key = f"{adapter.template.channel_id}/conversations/{adapter.template.conversation.id}"
-    await db.dispose()
+@pytest.fixture
+async def bot(aiohttp_client, database_url, connector, clock):
+    client = await aiohttp_client(build_app(settings_for(database_url), clock=clock))
+    return Bot(client, connector)
 
-    # A new process: its own Database, storage, state and dialogs; only the rows remain.
-    restarted = Database(database_url)
-    try:
-        storage = DatabaseStorage(restarted, clock)
-        saved = (await storage.read([key]))[key]
-        assert isinstance(saved["dialog"], DialogState)
-        assert [d.id for d in saved["dialog"].dialog_stack] == ["town", "steps"]
 
-        adapter = TestAdapter(_bot(storage))
-        flow = await (await adapter.send("Leeds")).assert_reply("Ada from Leeds")
-        assert (await storage.read([key]))[key]["dialog"].dialog_stack == []
-        await (await flow.send("again")).assert_reply("Name?")  # a fresh dialog starts
-    finally:
-        await restarted.dispose()
+def _key(person_id: str) -> str:
+    return state_key("msteams", personal_conversation(person_id))
+
+
+async def test_two_answers_at_once_move_the_dialog_one_step(bot):
+    await bot.install("cllr-hughes")
+    await bot.say("cllr-hughes", "raise a task")
+    before = len(bot.connector.received)
+    answers = await asyncio.gather(
+        *(bot.send(message("cllr-hughes", "flytipping", bot.url)) for _ in range(4))
+    )
+    assert [r.status for r in answers] == [200] * 4
+    said = [r.text for r in bot.connector.received[before:] if r.text]
+    assert sum("Where is it?" in text for text in said) == 1, said
+    assert all("Where is it?" in t or "still taking your last answer" in t for t in said), said
+    [row] = await bot.rows(bot_state, bot_state.c.key == _key("cllr-hughes"))
+    assert '"step":"location"' in row.document
+
+
+async def test_a_dialog_left_for_half_an_hour_is_dropped(bot, clock):
+    await bot.install("cllr-hughes")
+    await bot.say("cllr-hughes", "raise a task")
+    clock.now += ABANDONED_AFTER + timedelta(seconds=1)
+    text = await bot.say("cllr-hughes", "flytipping")
+    assert "Where is it?" not in text  # a new command, not an answer
+    assert await bot.rows(bot_state, bot_state.c.key == _key("cllr-hughes")) == []
+    assert await bot.rows(tasks) == []
+
+
+async def test_state_written_by_an_older_version_is_not_taken_for_a_dialog(bot, clock):
+    """botbuilder-dialogs' pickled rows (before issue 15), or anything else unreadable."""
+    await bot.install("cllr-hughes")
+    old = '{"dialog":{"py/object":"botbuilder.dialogs.dialog_state.DialogState"}}'
+    row = {"key": _key("cllr-hughes"), "etag": "old", "document": old, "updated_at": clock()}
+    await bot.client.app[db_key].run(lambda conn: conn.execute(insert(bot_state).values(**row)))
+    text = await bot.say("cllr-hughes", "help")
+    assert "status of my cases" in text
+    assert await bot.rows(bot_state) == []

@@ -259,8 +259,13 @@ async def test_raise_card_with_a_bad_answer_comes_back_with_the_reason(bot):
     assert await bot.rows(tasks) == []
 
 
-async def test_raise_by_text_survives_a_restart(aiohttp_client, database_url, connector):
-    first = await aiohttp_client(build_app(settings_for(database_url)))
+async def test_raise_by_text_survives_a_restart(
+    aiohttp_client, database_url, connector, teams_runtime
+):
+    """Started on one runtime, finished after a restart on the other: the state is theirs
+    to share (plain JSON), as when a council moves from botbuilder to the Agents SDK."""
+    other = "botbuilder" if teams_runtime == "agents" else "agents"
+    first = await aiohttp_client(build_app(settings_for(database_url, teams_runtime=teams_runtime)))
     bot = Bot(first, connector)
     await bot.install("cllr-hughes")
     text, _ = await ask(bot, "cllr-hughes", "raise a task")
@@ -269,7 +274,10 @@ async def test_raise_by_text_survives_a_restart(aiohttp_client, database_url, co
     assert "Where is it?" in text
     await first.close()  # the service stops between two answers
 
-    second = Bot(await aiohttp_client(build_app(settings_for(database_url))), connector)
+    second = Bot(
+        await aiohttp_client(build_app(settings_for(database_url, teams_runtime=other))),
+        connector,
+    )
     text, _ = await ask(second, "cllr-hughes", "somewhere nice")
     assert "Where is it?" in text  # refused, asked again
     text, _ = await ask(second, "cllr-hughes", f"{NORTHGATE[0]}, {NORTHGATE[1]}")

@@ -101,8 +101,9 @@ def cast(kind: str, assignee: str | None) -> dict[str, str | None]:
 
 
 @pytest.fixture
-async def bot(aiohttp_client, database_url, connector) -> Bot:
-    client = await aiohttp_client(build_app(settings_for(database_url, background=False)))
+async def bot(aiohttp_client, database_url, connector, teams_runtime) -> Bot:
+    settings = settings_for(database_url, background=False, teams_runtime=teams_runtime)
+    client = await aiohttp_client(build_app(settings))
     bot = Bot(client, connector)
     people = ("alice", "frank", "bob", "carol", "dan", "erin", "grace", "henry")
     await bot.install(*people, "cllr-hughes", "cllr-patel")

@@ -256,15 +256,28 @@ def test_production_starts_with_credentials_under_either_names(database_url, use
     ],
     ids=["user-assigned-msi", "system-managed-identity", "certificate"],
 )
-def test_auth_types_the_botbuilder_runtime_cannot_use_are_refused_at_start_up(database_url, env):
+def test_auth_types_only_the_agents_sdk_can_use_start_on_it_and_refuse_botbuilder(
+    database_url, env
+):
     credentials = {"MicrosoftAppId": APP_ID, "MicrosoftAppTenantId": TENANT}
     for environment in ("development", "production"):
+        base = {"RESPONDER_ENV": environment, "DATABASE_URL": database_url} | credentials | env
+        build_app(Settings.from_env(base))  # the default runtime signs in every such way
         with pytest.raises(StartupError, match="not supported by the botbuilder runtime"):
-            build_app(
-                Settings.from_env(
-                    {"RESPONDER_ENV": environment, "DATABASE_URL": database_url} | credentials | env
-                )
-            )
+            build_app(Settings.from_env(base | {"RESPONDER_TEAMS_RUNTIME": "botbuilder"}))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", "agents"), ("agents", "agents"), ("Botbuilder", "botbuilder"), (" AGENTS ", "agents")],
+)
+def test_the_teams_runtime_is_chosen_by_name(value, expected):
+    assert Settings.from_env({"RESPONDER_TEAMS_RUNTIME": value}).teams_runtime == expected
+
+
+def test_an_unknown_teams_runtime_is_refused_by_name():
+    with pytest.raises(SettingsError, match="RESPONDER_TEAMS_RUNTIME='teams-ai'.*agents"):
+        Settings.from_env({"RESPONDER_TEAMS_RUNTIME": "teams-ai"})
 
 
 def test_single_tenant_without_a_tenant_is_refused_at_start_up(database_url):

@@ -22,8 +22,8 @@ from responder.web import db_key
 
 
 @pytest.fixture
-async def bot(aiohttp_client, database_url, connector) -> Bot:
-    client = await aiohttp_client(build_app(_settings(database_url)))
+async def bot(aiohttp_client, database_url, connector, teams_runtime) -> Bot:
+    client = await aiohttp_client(build_app(_settings(database_url, teams_runtime=teams_runtime)))
     return Bot(client, connector)
 
 
@@ -331,7 +331,7 @@ def openid():
 
 
 async def test_with_an_app_id_only_valid_tokens_are_processed(
-    aiohttp_client, database_url, connector, openid
+    aiohttp_client, database_url, connector, openid, teams_runtime
 ):
     settings = _settings(
         database_url,
@@ -339,6 +339,7 @@ async def test_with_an_app_id_only_valid_tokens_are_processed(
         app_password="not-used",
         bot_openid_metadata_url=openid.metadata_url,
         background=False,
+        teams_runtime=teams_runtime,
     )
     client = await aiohttp_client(build_app(settings))
     # A card refresh answers in the HTTP response: no outgoing call, so no token needed.
@@ -362,6 +363,10 @@ async def test_with_an_app_id_only_valid_tokens_are_processed(
         "other service url": {
             "Authorization": "Bearer " + openid.token(APP_ID, "https://elsewhere.example/")
         },
+        "same host, other path": {
+            "Authorization": "Bearer " + openid.token(APP_ID, connector.url + "elsewhere/")
+        },
+        "no service url": {"Authorization": "Bearer " + openid.token(APP_ID, None)},
     }
     for why, headers in refused.items():
         resp = await client.post("/api/messages", json=activity, headers=headers)
@@ -376,6 +381,33 @@ async def test_with_an_app_id_only_valid_tokens_are_processed(
     assert (await resp.json())["statusCode"] == 404  # authenticated; task 1 does not exist
     async with client.app[db_key].read() as conn:
         assert len((await conn.execute(select(conversations))).all()) == 1
+
+
+async def test_when_the_signing_keys_cannot_be_fetched_nothing_is_processed(
+    aiohttp_client, database_url, connector, teams_runtime
+):
+    """Bot Framework's key endpoint is down: a 503 (Teams retries), not a 401, and no turn."""
+    closed = FakeOpenId()
+    metadata_url = closed.metadata_url
+    token = closed.token(APP_ID, connector.url)
+    closed.close()  # nothing listens there any more
+    settings = _settings(
+        database_url,
+        app_id=APP_ID,
+        app_password="not-used",
+        bot_openid_metadata_url=metadata_url,
+        background=False,
+        teams_runtime=teams_runtime,
+    )
+    client = await aiohttp_client(build_app(settings))
+    activity = card_action("bob", "refresh", {"taskId": 1}, connector.url)
+    resp = await client.post(
+        "/api/messages", json=activity, headers={"Authorization": "Bearer " + token}
+    )
+    assert resp.status == 503
+    assert (await resp.json())["error"] == "unavailable"
+    async with client.app[db_key].read() as conn:
+        assert (await conn.execute(select(conversations))).all() == []
 
 
 async def test_production_refuses_to_run_without_an_app_id(database_url):

@@ -23,7 +23,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from responder.bot.photos import ATTACH, MAX_FILES
-from responder.bot.raise_dialog import RAISE
 from responder.domain.visibility import MAX_TASK_ID, task_id_of
 from responder.domain.vocabulary import NOTE_MAX, NOTE_TOO_LONG, REASON_MAX, REASON_TOO_LONG
 
@@ -31,6 +30,7 @@ from responder.domain.vocabulary import NOTE_MAX, NOTE_TOO_LONG, REASON_MAX, REA
 TASK_VERBS = frozenset({"accept", "start", "update", "complete", "handback", "reassign"})
 VIEW_VERBS = frozenset({"refresh", "open"})  # show the task card as it is now
 CASE_VERBS = frozenset({"case", "follow", "unfollow"})  # councillors' case card
+RAISE = "raise"  # the raise-a-task form card
 # and ATTACH, the photo choice card; RAISE, the raise-a-task form.
 VERBS = TASK_VERBS | VIEW_VERBS | CASE_VERBS | {ATTACH, RAISE}
 

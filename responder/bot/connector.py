@@ -1,14 +1,16 @@
 """A small async client for the Bot Connector REST API (what Teams' bot service speaks).
 
-Proactive sends and in-place updates go through here rather than the SDK's connector,
-which sends with blocking ``requests`` on the event loop's thread pool and never retries.
-Retrying is the dispatcher's job; this client reports what happened.
+Every message to Teams goes out through here: replies in a turn, proactive cards, in-place
+updates, member look-ups. Neither SDK's connector fits: botbuilder's sends with blocking
+``requests``; the Agents SDK's opens a new HTTP session for every turn; neither honours
+``Retry-After``. Retrying is the dispatcher's job; this client reports what happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -30,28 +32,23 @@ class ConnectorReply:
 
 
 class TokenProvider:
-    """Bearer tokens for outgoing calls; none when the bot runs without an app id (local use)."""
+    """Bearer tokens for outgoing calls, from the runtime's sign-in (``bot/runtime.py``);
+    none when the bot runs without an app id (local use). A token is reused for half an
+    hour (they last an hour), so a burst of cards does not queue on the token source."""
 
-    def __init__(self, app_id: str, password: str, tenant_id: str = "") -> None:
-        self._credentials = None
-        if app_id:
-            from botframework.connector.auth import MicrosoftAppCredentials
-
-            self._credentials = MicrosoftAppCredentials(
-                app_id, password, channel_auth_tenant=tenant_id or None
-            )
+    def __init__(self, fetch: Callable[[], Awaitable[str]] | None) -> None:
+        self._fetch = fetch
         self._token: str | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
 
     async def header(self) -> dict[str, str]:
-        if self._credentials is None:
+        if self._fetch is None:
             return {}
         async with self._lock:
             if self._token is None or time.monotonic() > self._expires:
-                # MSAL is synchronous: keep it off the event loop.
-                self._token = await asyncio.to_thread(self._credentials.get_access_token)
-                self._expires = time.monotonic() + 30 * 60  # tokens last an hour; renew early
+                self._token = await self._fetch()
+                self._expires = time.monotonic() + 30 * 60
         return {"Authorization": f"Bearer {self._token}"}
 
 
@@ -102,3 +99,18 @@ class Connector:
     ) -> ConnectorReply:
         url = f"{self._base(service_url, conversation_id)}/activities/{quote(activity_id, safe='')}"
         return await self._call("PUT", url, {**activity, "id": activity_id})
+
+    async def member(
+        self, service_url: str, conversation_id: str, member_id: str
+    ) -> dict[str, Any] | None:
+        """A conversation member's Teams profile (``aadObjectId``, name, ...), or None."""
+        url = f"{self._base(service_url, conversation_id)}/members/{quote(member_id, safe='')}"
+        headers = await self._tokens.header()
+        async with self._session.get(url, headers=headers) as resp:
+            if resp.status != 200:
+                return None
+            try:
+                data = await resp.json(content_type=None)
+            except ValueError:
+                return None
+        return data if isinstance(data, dict) else None

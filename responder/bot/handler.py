@@ -1,23 +1,21 @@
-"""The Teams activity handler: learns how to reach people, answers them, applies card clicks.
+"""Responder's Teams turns: learns how to reach people, answers them, applies card clicks.
 
-Botbuilder types stay in this package: the rest of Responder sees people, tasks, commands.
+No SDK here: the runtime (``bot/runtime.py``) has authenticated the activity and read it
+into a ``Turn``; replies go out through the one Bot Connector client (``bot/connector.py``),
+and a card click's answer is returned as the invoke response. Every activity takes this one
+way in, whichever runtime received it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import aiohttp
-from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
-from botbuilder.dialogs import DialogSet, DialogTurnStatus
-from botbuilder.schema import (
-    Activity,
-    AdaptiveCardInvokeResponse,
-    Attachment,
-    InvokeResponse,
-)
 from sqlalchemy import Connection
 
 from responder.bot.card_inputs import (
@@ -31,14 +29,15 @@ from responder.bot.card_inputs import (
 )
 from responder.bot.connector import Connector, card_activity
 from responder.bot.photos import PhotoInbox
-from responder.bot.raise_dialog import ABANDONED_AFTER, RaiseDialog, state_key, touched_at
-from responder.bot.state_storage import DatabaseStorage
+from responder.bot.state_storage import EtagConflict, Saved, StateStore, state_key
+from responder.bot.turn import Turn
 from responder.bot.views import Viewer, render
 from responder.cards.lists import notice_card
 from responder.commands.act import ActionRequest, act
 from responder.config.model import Person
 from responder.dialogs.chat import STRANGER, Chat, Reply, help_for
 from responder.dialogs.intents import Parser
+from responder.dialogs.raise_by_text import ABANDONED_AFTER, RaiseByText
 from responder.dialogs.raising import RaiseError, raise_task
 from responder.domain.context import Domain
 from responder.domain.geocode import Geocoder
@@ -61,36 +60,35 @@ _VERBS = {
     "handback": Action.HANDBACK,
     "reassign": Action.REASSIGN,
 }
+STILL_BUSY = "I'm still taking your last answer. Send that one again in a moment?"
+_MEMBER_CACHE = 1000  # Teams user ids whose profile was looked up (see _person)
 
 
-def _card_response(card: dict, status: int = 200) -> InvokeResponse:
-    # Under CloudAdapter the body must be the model object: a pre-serialised dict is
-    # serialised twice and Teams gets a 500.
-    return InvokeResponse(
-        status=200,
-        body=AdaptiveCardInvokeResponse(status_code=status, type=CARD, value=card),
+@dataclass(frozen=True)
+class InvokeReply:
+    """The HTTP answer to an invoke: Teams reads ``body`` (the card or error) at status 200."""
+
+    status: int
+    body: dict[str, Any] | None
+
+
+def _card_response(card: dict, status: int = 200) -> InvokeReply:
+    return InvokeReply(200, {"statusCode": status, "type": CARD, "value": card})
+
+
+def _error_response(status: int, code: str, message: str) -> InvokeReply:
+    return InvokeReply(
+        200,
+        {
+            "statusCode": status,
+            "type": "application/vnd.microsoft.error",
+            "value": {"code": code, "message": message},
+        },
     )
 
 
-def _error_response(status: int, code: str, message: str) -> InvokeResponse:
-    return InvokeResponse(
-        status=200,
-        body=AdaptiveCardInvokeResponse(
-            status_code=status,
-            type="application/vnd.microsoft.error",
-            value={"code": code, "message": message},
-        ),
-    )
-
-
-class ResponderBot(ActivityHandler):
-    """Chat and card clicks for officers, managers and councillors.
-
-    Most messages are one question and one answer ("status of my cases"); those take a
-    short path (``quick_turn``) that answers through our own Bot Connector client. Anything
-    with more to it (a dialog under way, raising a task, photos, channels) goes through
-    CloudAdapter and botbuilder-dialogs.
-    """
+class ResponderBot:
+    """Chat and card clicks for officers, managers and councillors."""
 
     def __init__(
         self,
@@ -107,40 +105,78 @@ class ResponderBot(ActivityHandler):
         self.parser = Parser([w.name for w in domain.council.wards], domain.prefix)
         self.connector: Connector | None = None  # set at start-up (needs the app's session)
         self.photos: PhotoInbox | None = None  # likewise: officers' photos (bot/photos.py)
-        self.storage = DatabaseStorage(db, clock)
-        self.conversation_state = ConversationState(self.storage)
-        self.dialogs = DialogSet(self.conversation_state.create_property("dialog"))
-        self.dialogs.add(RaiseDialog(domain.council, geocoder, self._raised_by_text))
+        self.state = StateStore(db, clock)
+        self.raising = RaiseByText(domain.council, geocoder)
         self._known: set[tuple] = set()  # conversations already stored by this process
+        self._members: OrderedDict[str, str | None] = OrderedDict()  # Teams id -> aadObjectId
+
+    # -- one way in --------------------------------------------------------------------------
+
+    async def turn(self, turn: Turn) -> InvokeReply | None:
+        """Handle one authenticated activity; an invoke's answer, or None."""
+        person = await self._person(turn)
+        await self._remember(turn, person)
+        if turn.type == "invoke":
+            if turn.name != "adaptiveCard/action":
+                return InvokeReply(501, None)  # not an invoke this bot offers
+            return await self._card_click_answered(turn, person)
+        try:
+            if turn.type == "message":
+                await self._on_message(turn, person)
+            elif turn.type == "conversationUpdate":
+                await self._on_members_added(turn, person)
+        except Exception as exc:  # noqa: BLE001 - the person hears; Teams must not resend
+            # The exception text may quote what the person typed: type, place and id only.
+            incident = log_incident(log, "turn failed", exc)
+            await self._say(
+                turn, f"Sorry, something went wrong on my side (incident {incident}). Try again?"
+            )
+        return None
 
     # -- who is this, and how do we reach them again ------------------------------------
 
-    def person_of(self, activity: Activity) -> Person | None:
-        aad = getattr(activity.from_property, "aad_object_id", None)
+    async def _person(self, turn: Turn) -> Person | None:
+        """The council's person behind the sender, by their Entra object id.
+
+        Teams leaves ``aadObjectId`` out of some activities; then the member's profile is
+        looked up once through the Bot Connector (and remembered by this process).
+        """
+        aad = turn.from_aad
+        if aad is None and turn.from_id and self.connector is not None:
+            if turn.from_id in self._members:
+                aad = self._members[turn.from_id]
+            else:
+                aad = await self._look_up(turn)
         return self.domain.council.person_by_aad(aad) if aad else None
 
-    async def on_turn(self, turn_context: TurnContext) -> None:
-        await self._remember(turn_context.activity)
-        await super().on_turn(turn_context)
-        await self.conversation_state.save_changes(turn_context)
+    async def _look_up(self, turn: Turn) -> str | None:
+        assert self.connector is not None and turn.from_id is not None
+        try:
+            member = await self.connector.member(
+                turn.service_url, turn.conversation_id, turn.from_id
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("member look-up failed: %s", type(exc).__name__)
+            return None  # not remembered: the next activity asks again
+        aad = member.get("aadObjectId") if member else None
+        aad = aad if isinstance(aad, str) else None
+        self._members[turn.from_id] = aad
+        if len(self._members) > _MEMBER_CACHE:
+            self._members.popitem(last=False)
+        return aad
 
-    async def _remember(self, activity: Activity) -> None:
-        conversation = activity.conversation
-        if conversation is None or not activity.service_url:
-            return
-        person = self.person_of(activity)
-        kind = conversation.conversation_type or "personal"
+    async def _remember(self, turn: Turn, person: Person | None) -> None:
         key = None
-        if kind == "personal" and person is not None:
+        if turn.conversation_type == "personal" and person is not None:
             key = f"person:{person.id}"
-        elif kind == "channel":
-            key = f"channel:{conversation.id.split(';')[0]}"
-        user_id = activity.from_property.id if person is not None else None
+        elif turn.conversation_type == "channel":
+            key = f"channel:{turn.conversation_id.split(';')[0]}"
+        user_id = turn.from_id if person is not None else None
         # Write only what changed: most turns come from a conversation we already know.
-        fingerprint = (key, conversation.id, activity.service_url, person and person.id, user_id)
+        fingerprint = (key, turn.conversation_id, turn.service_url, person and person.id, user_id)
         if fingerprint in self._known:
             return
-        reference = TurnContext.get_conversation_reference(activity).serialize()
+        reference = turn.reference()
         now = self.clock()
 
         def store(conn: Connection) -> None:
@@ -152,56 +188,34 @@ class ResponderBot(ActivityHandler):
         await self.db.run(store)
         self._known.add(fingerprint)
 
-    # -- the short path ----------------------------------------------------------------
+    # -- one way out ---------------------------------------------------------------------------
 
-    async def quick_turn(self, activity: Activity) -> bool:
-        """Answer a one-shot personal message directly; False leaves it to CloudAdapter.
-
-        Skipping the adapter saves most of a turn's CPU: it builds a new Bot Connector
-        client for every turn, and each reply would go out through blocking ``requests``.
-        """
-        conversation = activity.conversation
-        if (
-            self.connector is None
-            or activity.type != "message"
-            or (conversation.conversation_type or "personal") != "personal"
-            or _has_files(activity)
-        ):
-            return False
-        person = self.person_of(activity)
-        command = self.parser.parse(activity.text) if person is not None else None
-        if command is not None and command.name == RAISE:
-            return False
-        if person is not None and await self._dialog_under_way(activity):
-            return False
-        await self._remember(activity)
-        if person is None:
-            replies = [Reply(STRANGER)]
-        else:
-            assert command is not None
-            replies = await self.chat.answer(person, command)
-        for reply in replies:
+    async def _say(
+        self, turn: Turn, reply: str | Reply | dict, person: Person | None = None
+    ) -> bool:
+        """Send one reply into the turn's conversation; False if Teams did not take it (the
+        person can ask again; Teams must not re-send the turn, so it is not an error)."""
+        if isinstance(reply, str):
+            body = {"type": "message", "text": reply, "textFormat": "markdown"}
+        elif isinstance(reply, Reply):
             body = await self._activity_for(reply, person)
-            try:
-                sent = await self.connector.send(activity.service_url, conversation.id, body)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("reply not delivered: %s", type(exc).__name__)
-                break
-            if not sent.ok:  # the person can ask again; Teams must not re-send the turn
-                log.warning("reply not delivered: Teams answered %d", sent.status)
-                break
+        else:
+            body = reply
+        assert self.connector is not None  # set when the app starts
+        try:
+            sent = await self.connector.send(turn.service_url, turn.conversation_id, body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("reply not delivered: %s", type(exc).__name__)
+            return False
+        if not sent.ok:
+            log.warning("reply not delivered: Teams answered %d", sent.status)
+            return False
         return True
 
-    async def _dialog_under_way(self, activity: Activity) -> bool:
-        """Whether a dialog awaits this conversation's answer (a stale one is dropped)."""
-        key = state_key(activity.channel_id, activity.conversation.id)
-        touched = await touched_at(self.db, key)
-        if touched is None:
-            return False
-        if self.clock() - touched < ABANDONED_AFTER:
-            return True
-        await self.storage.delete([key])
-        return False
+    async def _say_all(self, turn: Turn, replies: list[Reply], person: Person | None) -> None:
+        for reply in replies:
+            if not await self._say(turn, reply, person):
+                break
 
     async def _activity_for(self, reply: Reply, person: Person | None) -> dict:
         if reply.card is not None:
@@ -213,75 +227,84 @@ class ResponderBot(ActivityHandler):
             return {"type": "message", "text": NOT_VISIBLE}
         return {"type": "message", "text": reply.text or "", "textFormat": "markdown"}
 
-    async def _send(self, turn_context: TurnContext, replies: list[Reply], person) -> None:
-        for reply in replies:
-            body = await self._activity_for(reply, person)
-            if "attachments" in body:
-                attachment = body["attachments"][0]
-                await turn_context.send_activity(
-                    MessageFactory.attachment(
-                        Attachment(content_type=CARD, content=attachment["content"])
-                    )
-                )
-            else:
-                await turn_context.send_activity(body["text"])
+    # -- chat ------------------------------------------------------------------------------
 
-    # -- chat through the adapter ---------------------------------------------------------
-
-    async def on_message_activity(self, turn_context: TurnContext) -> None:
-        TurnContext.remove_recipient_mention(turn_context.activity)
-        activity = turn_context.activity
-        if self.photos is not None and await self.photos.handle(activity, self.person_of(activity)):
+    async def _on_message(self, turn: Turn, person: Person | None) -> None:
+        if self.photos is not None and await self.photos.handle(turn, person):
             return
-        person = self.person_of(activity)
         if person is None:
-            await turn_context.send_activity(STRANGER)
+            await self._say(turn, STRANGER)
             return
-        command = self.parser.parse(activity.text)
-        dialog = await self.dialogs.create_context(turn_context)
-        if dialog.active_dialog is not None:
-            touched = await touched_at(
-                self.db, state_key(activity.channel_id, activity.conversation.id)
-            )
-            if touched is not None and self.clock() - touched >= ABANDONED_AFTER:
-                await dialog.cancel_all_dialogs()
-            elif command.name == "cancel":
-                await dialog.cancel_all_dialogs()
-                await turn_context.send_activity("OK, I've stopped. Nothing was raised.")
-                return
+        text = turn.without_mention()
+        command = self.parser.parse(text)
+        key = state_key(turn.channel_id, turn.conversation_id)
+        dialog = await self._dialog(key)
+        if dialog is not None:
+            if command.name == "cancel":
+                await self.state.delete(key)
+                await self._say(turn, "OK, I've stopped. Nothing was raised.")
             elif command.name == "help":
-                await turn_context.send_activity(
-                    "I'm asking about a task to raise: answer the question, or say **cancel**."
+                await self._say(
+                    turn,
+                    "I'm asking about a task to raise: answer the question, or say **cancel**.",
                 )
-                return
             else:
-                await dialog.continue_dialog()
-                return
+                await self._next_answer(turn, person, key, dialog, text)
+            return
         if command.name == "link_team":
-            await self._link_team(turn_context, person, command.argument)
+            await self._link_team(turn, person, command.argument)
         elif command.name == RAISE:
-            await self._send(turn_context, [Reply(card=self.chat.raise_form())], person)
-            result = await dialog.begin_dialog(RAISE)
-            assert result.status is DialogTurnStatus.Waiting
+            await self._say(turn, Reply(card=self.chat.raise_form()), person)
+            step = self.raising.start()
+            await self.state.write(key, step.state, None)
+            await self._say(turn, step.say or "")
         else:
-            await self._send(turn_context, await self.chat.answer(person, command), person)
+            await self._say_all(turn, await self.chat.answer(person, command), person)
+
+    async def _dialog(self, key: str) -> Saved | None:
+        """The raise dialog awaiting this conversation's answer; a stale one is dropped."""
+        saved = await self.state.read(key)
+        if saved is None:
+            return None
+        if self.clock() - saved.updated_at < ABANDONED_AFTER and self.raising.readable(
+            saved.document
+        ):
+            return saved
+        await self.state.delete(key, saved.etag)
+        return None
+
+    async def _next_answer(
+        self, turn: Turn, person: Person, key: str, dialog: Saved, text: str
+    ) -> None:
+        step = self.raising.answer(dialog.document, text)
+        try:
+            if step.state is None:
+                if not await self.state.delete(key, dialog.etag):
+                    raise EtagConflict(key)
+            else:
+                await self.state.write(key, step.state, dialog.etag)
+        except EtagConflict:  # two answers at once: the other one moved the dialog on
+            await self._say(turn, STILL_BUSY)
+            return
+        if step.say:
+            await self._say(turn, step.say)
+        if step.answers is not None:
+            await self._raised_by_text(turn, person, step.answers, dialog.document["key"])
 
     async def _raised_by_text(
-        self, turn_context: TurnContext, answers: dict[str, str], key: str
+        self, turn: Turn, person: Person, answers: dict[str, str], key: str
     ) -> None:
-        person = self.person_of(turn_context.activity)
-        assert person is not None
         try:
             result = await raise_task(
                 self.db, self.domain, self.geocoder, person, answers, key, self.clock()
             )
         except RaiseError as exc:
-            await turn_context.send_activity(f"{exc.message} Nothing was raised.")
+            await self._say(turn, f"{exc.message} Nothing was raised.")
             return
-        await turn_context.send_activity(self._raised_words(result))
+        await self._say(turn, self._raised_words(result))
         card = await self.chat.case_card(person, result.task.id)
         if card is not None:
-            await self._send(turn_context, [Reply(card=card)], person)
+            await self._say(turn, Reply(card=card), person)
 
     def _raised_words(self, result) -> str:
         task = result.task
@@ -292,41 +315,37 @@ class ResponderBot(ActivityHandler):
             )
         return f"Raised {task.reference}. You're following it: I'll tell you when it moves."
 
-    async def _link_team(self, turn_context: TurnContext, person: Person, code: str) -> None:
-        conversation = turn_context.activity.conversation
-        if conversation.conversation_type != "channel":
-            await turn_context.send_activity("Say **link team** *code* in the team's channel.")
+    async def _link_team(self, turn: Turn, person: Person, code: str) -> None:
+        if turn.conversation_type != "channel":
+            await self._say(turn, "Say **link team** *code* in the team's channel.")
             return
         team = self.domain.council.team(code)
         if team is None:
             codes = ", ".join(t.code for t in self.domain.council.file.teams)
-            await turn_context.send_activity(f"There is no team '{code}'. Teams: {codes}.")
+            await self._say(turn, f"There is no team '{code}'. Teams: {codes}.")
             return
         if person.id not in team.managers:
-            await turn_context.send_activity(f"Only a manager of {team.name} can link it.")
+            await self._say(turn, f"Only a manager of {team.name} can link it.")
             return
-        channel = f"channel:{conversation.id.split(';')[0]}"
+        channel = f"channel:{turn.conversation_id.split(';')[0]}"
         await self.db.run(lambda conn: link_channel(conn, team.code, channel))
-        await turn_context.send_activity(f"This channel now gets {team.name}'s task cards.")
+        await self._say(turn, f"This channel now gets {team.name}'s task cards.")
 
-    async def on_members_added_activity(self, members_added, turn_context: TurnContext) -> None:
-        """Installed in personal scope: say hello (the reference was stored in on_turn)."""
-        activity = turn_context.activity
-        if activity.conversation.conversation_type not in (None, "personal"):
+    async def _on_members_added(self, turn: Turn, person: Person | None) -> None:
+        """Installed in personal scope: say hello (the reference is already stored)."""
+        if turn.conversation_type != "personal":
             return
-        person = self.person_of(activity)
-        await turn_context.send_activity(
-            f"Hello {person.name.split()[0]}. {help_for(person)}" if person else STRANGER
+        if not any(member != turn.recipient_id for member in turn.members_added):
+            return
+        await self._say(
+            turn, f"Hello {person.name.split()[0]}. {help_for(person)}" if person else STRANGER
         )
 
     # -- card clicks ------------------------------------------------------------------------
 
-    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        activity = turn_context.activity
-        if activity.name != "adaptiveCard/action":
-            return await super().on_invoke_activity(turn_context)
+    async def _card_click_answered(self, turn: Turn, person: Person | None) -> InvokeReply:
         try:
-            return await self._card_click(turn_context)
+            return await self._card_click(turn, person)
         except Exception as exc:  # noqa: BLE001 - a card must get an answer, not a 501
             # Type and place only: the exception may quote what was typed (SQL parameters).
             incident = log_incident(log, "card action failed", exc)
@@ -336,17 +355,15 @@ class ResponderBot(ActivityHandler):
                 f"Sorry, something went wrong on my side (incident {incident}). Try again?",
             )
 
-    async def _card_click(self, turn_context: TurnContext) -> InvokeResponse:
-        activity = turn_context.activity
-        person = self.person_of(activity)
+    async def _card_click(self, turn: Turn, person: Person | None) -> InvokeReply:
         if person is None:  # the same answer whatever the click names
             return _card_response(notice_card(STRANGER))
         try:
-            click = read_click(activity.value)
+            click = read_click(turn.value)
         except BadClick as exc:
             return _error_response(400, "BadRequest", exc.message)
         if click.verb == RAISE:
-            return await self._raise_from_card(turn_context, person, click)
+            return await self._raise_from_card(turn, person, click)
         assert click.task_id is not None  # read_click guarantees one for every other verb
         # Whether the person may see the task is settled before anything else is said.
         task = await self._visible_task(person, click.task_id)
@@ -372,7 +389,7 @@ class ResponderBot(ActivityHandler):
         scope = self.chat.scope(person)
         return await self.db.query(lambda conn: find_case(conn, self.domain, scope, task_id))
 
-    async def _task_click(self, person: Person, click: Click) -> InvokeResponse:
+    async def _task_click(self, person: Person, click: Click) -> InvokeReply:
         """Accept, start, update, complete, hand back or reassign, if this person may."""
         assert click.task_id is not None
         fields = click.fields
@@ -399,7 +416,7 @@ class ResponderBot(ActivityHandler):
         assert rendered is not None
         return _card_response(rendered[1])
 
-    async def _follow_click(self, person: Person, on: bool, task_id: int) -> InvokeResponse:
+    async def _follow_click(self, person: Person, on: bool, task_id: int) -> InvokeReply:
         if await self.chat.set_following(person, task_id, on) is None:
             return _not_visible()
         notice = (
@@ -413,9 +430,7 @@ class ResponderBot(ActivityHandler):
             return _card_response(notice_card(f"You've stopped following {reference}."))
         return _card_response(card)
 
-    async def _card_for(
-        self, person: Person, task: TaskRecord, notice: str | None
-    ) -> InvokeResponse:
+    async def _card_for(self, person: Person, task: TaskRecord, notice: str | None) -> InvokeReply:
         """The card for a task just read through the person's scope (not read again)."""
         if not self.chat.scope(person).sees_internals(task.team, task.assignee):
             card = await self.chat.case_card(person, task.id, notice)
@@ -450,13 +465,11 @@ class ResponderBot(ActivityHandler):
             return await self.chat.case_card(person, task_id, notice)
         return card if isinstance(card, dict) else None
 
-    async def _raise_from_card(
-        self, turn_context: TurnContext, person: Person, click: Click
-    ) -> InvokeResponse:
+    async def _raise_from_card(self, turn: Turn, person: Person, click: Click) -> InvokeReply:
         answers = {k: click.fields.get(k) for k in _FORM}
         if click.problem is not None:
             return _card_response(self.chat.raise_form(click.problem, _shown_again(answers)))
-        key = turn_context.activity.id or ""
+        key = turn.id or ""
         try:
             result = await raise_task(
                 self.db, self.domain, self.geocoder, person, answers, key, self.clock()
@@ -464,9 +477,7 @@ class ResponderBot(ActivityHandler):
         except RaiseError as exc:
             return _card_response(self.chat.raise_form(exc.message, _shown_again(answers)))
         # The form was used: the questions asked in chat beside it are no longer needed.
-        dialog = await self.dialogs.create_context(turn_context)
-        if dialog.active_dialog is not None:
-            await dialog.cancel_all_dialogs()
+        await self.state.delete(state_key(turn.channel_id, turn.conversation_id))
         card = await self.chat.case_card(person, result.task.id, self._raised_words(result))
         return _card_response(card or notice_card(self._raised_words(result)))
 
@@ -475,7 +486,7 @@ _FORM = ("type", "location", "description")
 OUTSIDE_THE_TEAM = "The team works on cases; you can follow this one to hear when it moves."
 
 
-def _not_visible() -> InvokeResponse:
+def _not_visible() -> InvokeReply:
     """Missing, or not this person's to see: one answer for both."""
     return _error_response(404, "NotFound", NOT_VISIBLE)
 
@@ -483,8 +494,3 @@ def _not_visible() -> InvokeResponse:
 def _shown_again(answers: dict[str, str | None]) -> dict[str, str]:
     """A refused form's readable answers, to show again as typed."""
     return {k: v for k, v in answers.items() if v}
-
-
-def _has_files(activity: Activity) -> bool:
-    """Attachments other than the HTML copy of the text Teams adds to every message."""
-    return any(a.content_type != "text/html" for a in activity.attachments or ())

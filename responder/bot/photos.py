@@ -36,7 +36,6 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from botbuilder.schema import Activity
 from microsoft_teams.cards import ActionSet, AdaptiveCard, CardElement, Container
 from yarl import URL
 
@@ -47,6 +46,7 @@ from responder.bot.attachment_policy import (
     URLRefused,
 )
 from responder.bot.connector import Connector, TokenProvider, card_activity
+from responder.bot.turn import Turn
 from responder.bot.views import Viewer, render
 from responder.cards.common import execute, line, to_dict
 from responder.cards.lists import notice_card
@@ -113,10 +113,10 @@ class DownloadError(Exception):
         self.message = message
 
 
-def incoming_files(activity: Activity) -> list[Incoming]:
+def incoming_files(turn: Turn) -> list[Incoming]:
     """Image and file attachments of a message (not its text/html copy, not cards)."""
     found: list[Incoming] = []
-    for attachment in activity.attachments or ():
+    for attachment in turn.attachments or ():
         kind = (attachment.content_type or "").lower()
         content = attachment.content if isinstance(attachment.content, dict) else {}
         if kind.startswith("image/"):
@@ -180,30 +180,30 @@ class PhotoInbox:
 
     # -- a message with photos -----------------------------------------------------------
 
-    async def handle(self, activity: Activity, person: Person | None) -> bool:
+    async def handle(self, turn: Turn, person: Person | None) -> bool:
         """Deal with a message's photos; False when it has none (it is chat, then)."""
-        files = incoming_files(activity)
+        files = incoming_files(turn)
         if not files:
             return False
         if person is None:
-            await self._say(activity, STRANGER_PHOTO)
+            await self._say(turn, STRANGER_PHOTO)
         elif person.role == "councillor":
-            await self._say(activity, COUNCILLOR)
+            await self._say(turn, COUNCILLOR)
         elif len(files) > MAX_FILES:
-            await self._say(activity, TOO_MANY)
+            await self._say(turn, TOO_MANY)
         else:
-            await self._take(activity, person, files)
+            await self._take(turn, person, files)
         return True
 
-    async def _take(self, activity: Activity, person: Person, files: list[Incoming]) -> None:
+    async def _take(self, turn: Turn, person: Person, files: list[Incoming]) -> None:
         choices = await tasks_for_photos(self.db, self.domain, person.id)
         if not choices:
-            await self._say(activity, NO_TASK)
+            await self._say(turn, NO_TASK)
             return
         try:
-            new = await self.fetch_all(activity.service_url, files)
+            new = await self.fetch_all(turn.service_url, files)
         except DownloadError as exc:
-            await self._say(activity, exc.message)
+            await self._say(turn, exc.message)
             return
         now = self.clock()
         if len(choices) == 1:
@@ -214,15 +214,15 @@ class PhotoInbox:
                 )
             except (PhotosRefused, LookupError) as exc:  # it moved on since we looked
                 reason = exc.result.notice if isinstance(exc, PhotosRefused) else "it was removed."
-                await self._say(activity, NOT_ADDED.format(task.reference, reason))
+                await self._say(turn, NOT_ADDED.format(task.reference, reason))
                 return
             await self._say(
-                activity, f"Added {photo_words(result.added)} to {self._describe(result.task)}."
+                turn, f"Added {photo_words(result.added)} to {self._describe(result.task)}."
             )
             return
         tokens = await keep_pending(self.db, person.id, new, now)
         card = self.choice_card(choices, tokens)
-        await self._send(activity, card_activity(card))
+        await self._send(turn, card_activity(card))
 
     def _type_name(self, task: TaskRecord) -> str:
         task_type = self.domain.council.task_type(task.type)
@@ -381,10 +381,10 @@ class PhotoInbox:
 
     # -- answering ---------------------------------------------------------------------------
 
-    async def _say(self, activity: Activity, text: str) -> None:
-        await self._send(activity, {"type": "message", "text": text, "textFormat": "markdown"})
+    async def _say(self, turn: Turn, text: str) -> None:
+        await self._send(turn, {"type": "message", "text": text, "textFormat": "markdown"})
 
-    async def _send(self, activity: Activity, body: dict[str, Any]) -> None:
-        reply = await self.connector.send(activity.service_url, activity.conversation.id, body)
+    async def _send(self, turn: Turn, body: dict[str, Any]) -> None:
+        reply = await self.connector.send(turn.service_url, turn.conversation_id, body)
         if not reply.ok:
             log.warning("photo reply not delivered: %s", reply.status)
