@@ -7,7 +7,8 @@ bench/results/ (keyed by N and a hash of the migrations, the council file and th
 generator): the schema comes from Responder's migrations, the rows from the stdlib
 ``sqlite3`` module in big transactions. Each run copies it to a temporary directory and
 starts, as bench/teams.py does, Responder (``bench.server responder --background``), the
-fake Bot Connector and then the stock botbuilder echo bot (``bench.server echo``). After
+fake Bot Connector and then the stock echo bot of the same Teams SDK (``bench.server echo
+--runtime``; ``--runtime`` picks it, the Agents SDK by default). After
 cllr-hughes installs the bot, sequential "status of my cases" turns from cllr-hughes are
 timed against Responder and as many against the echo bot: server CPU per turn (utime +
 stime from /proc, bench.teams.run_turns) and the client's latency per turn.
@@ -718,7 +719,13 @@ async def idle_cpu_share(server: Any, seconds: float = 2.0) -> float | None:
 
 
 async def measure(
-    database: Path, *, turns: int, warmup: int, profile: Path | None, dispatcher: bool = True
+    database: Path,
+    *,
+    turns: int,
+    warmup: int,
+    profile: Path | None,
+    dispatcher: bool = True,
+    runtime: str = "agents",
 ) -> Turns:
     user = councillor_user(load_council(COUNCIL_FILE))
     async with (
@@ -727,7 +734,7 @@ async def measure(
     ):
         log = ConnectorLog(session, connector)
         url = log.service_url
-        args = responder_args(database, COUNCIL_FILE, background=dispatcher)
+        args = responder_args(database, COUNCIL_FILE, background=dispatcher, runtime=runtime)
         if profile is not None:
             args += ["--profile", str(profile), "--profile-on-signal"]
         async with server_process(args, start_timeout=120) as responder:
@@ -746,6 +753,7 @@ async def measure(
                 log,
                 lambda: message(user, TEXT, url),
                 bot_name="responder",
+                runtime=runtime,
                 who=COUNCILLOR,
                 turns=turns,
                 warmup=0,
@@ -753,13 +761,14 @@ async def measure(
             if profile is not None:
                 responder.process.send_signal(signal.SIGUSR2)
                 await asyncio.sleep(0.3)
-        async with server_process(["echo"]) as echo_server:
+        async with server_process(["echo", "--runtime", runtime]) as echo_server:
             echo = await run_turns(
                 session,
                 echo_server,
                 log,
                 lambda: message(user, TEXT, url),
                 bot_name="echo",
+                runtime=runtime,
                 who=COUNCILLOR,
                 turns=turns,
                 warmup=warmup,
@@ -850,6 +859,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run Responder's server under cProfile during the timed turns (slower: its "
         "figures are not comparable) and print the top entries",
     )
+    p.add_argument(
+        "--runtime",
+        choices=("agents", "botbuilder"),
+        default="agents",
+        help="the Teams SDK of Responder and of the echo bot it is compared with",
+    )
     p.add_argument("--output", type=Path, help="default bench/results/councillor.json")
     return p.parse_args(argv)
 
@@ -885,6 +900,7 @@ def run(args: argparse.Namespace) -> int:
                     warmup=args.warmup,
                     profile=profile_path,
                     dispatcher=not args.no_dispatcher,
+                    runtime=args.runtime,
                 )
             )
         except (RunInvalid, ServerStartError) as exc:
@@ -906,6 +922,7 @@ def run(args: argparse.Namespace) -> int:
             "councillor": COUNCILLOR,
             "profiled": args.profile,
             "dispatcher": not args.no_dispatcher,
+            "runtime": args.runtime,
         },
         "database": load,
         "other_load": asdict(other),

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import aiohttp
 import aiosqlite
 from aiohttp import web
 
@@ -47,6 +48,7 @@ BENCH_KEY_SECRET = "bench-secret-123"
 
 baseline_db_key = web.AppKey("baseline_db", aiosqlite.Connection)
 baseline_lock_key = web.AppKey("baseline_lock", asyncio.Lock)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 _BASELINE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -210,6 +212,31 @@ def lag_figures(app: web.Application) -> dict[str, object] | None:
 
 def write_lag_file(path: Path, app: web.Application) -> None:
     path.write_text(json.dumps(lag_figures(app), indent=2) + "\n")
+
+
+def build_bare_bot_app() -> web.Application:
+    """The least any bot can do with a message: read the JSON, POST one reply to the Bot
+    Connector on a shared client session, answer 200. No SDK, no token check, no database:
+    a floor for CPU per turn, beside the SDKs' echo bots."""
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        activity = await request.json()
+        conversation = activity["conversation"]["id"]
+        url = f"{activity['serviceUrl'].rstrip('/')}/v3/conversations/{conversation}/activities"
+        reply = {"type": "message", "text": f"you said: {activity.get('text')}"}
+        async with request.app[SESSION].post(url, json=reply) as resp:
+            await resp.read()
+        return web.Response(status=200)
+
+    async def session(app: web.Application):
+        app[SESSION] = aiohttp.ClientSession()
+        yield
+        await app[SESSION].close()
+
+    app = web.Application()
+    app.router.add_post("/api/messages", messages)
+    app.cleanup_ctx.append(session)
+    return app
 
 
 def build_echo_app(runtime: str = "agents") -> web.Application:
@@ -384,7 +411,9 @@ async def serve(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.server", description=__doc__)
-    p.add_argument("kind", choices=("baseline", "responder", "echo", "connector", "notify"))
+    p.add_argument(
+        "kind", choices=("baseline", "responder", "echo", "bare-bot", "connector", "notify")
+    )
     p.add_argument(
         "--runtime",
         choices=("agents", "botbuilder"),
@@ -455,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.kind == "echo":
         app = build_echo_app(args.runtime)
+    elif args.kind == "bare-bot":
+        app = build_bare_bot_app()
     elif args.kind == "notify":
         if not (args.service_id and args.secret):
             print("notify needs --service-id and --secret", file=sys.stderr)

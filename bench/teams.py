@@ -742,6 +742,21 @@ async def measure_turns(
                         warmup=warmup,
                     )
                 )
+        # The floor: a bot with no SDK, no token check and no database (bench.server).
+        async with server_process(["bare-bot"]) as bare:
+            results.append(
+                await run_turns(
+                    session,
+                    bare,
+                    log,
+                    lambda: message(officer, "my tasks", url),
+                    bot_name="bare",
+                    runtime="none",
+                    who="officer bob",
+                    turns=turns,
+                    warmup=warmup,
+                )
+            )
     return results
 
 
@@ -803,8 +818,9 @@ def throughput_figures(r: ThroughputResult) -> list[Figure]:
 def turn_figures(results: Sequence[TurnsResult]) -> list[Figure]:
     """Each runtime's turns beside the echo bot of the same SDK, measured in the same run."""
     figures: list[Figure] = []
+    bare = next((r for r in results if r.bot == "bare"), None)
     for r in results:
-        if r.bot == "echo":
+        if r.bot != "responder":
             continue
         echo = next(e for e in results if e.bot == "echo" and e.runtime == r.runtime)
         ratio = r.cpu_ms_per_turn / echo.cpu_ms_per_turn if echo.cpu_ms_per_turn else float("nan")
@@ -824,6 +840,16 @@ def turn_figures(results: Sequence[TurnsResult]) -> list[Figure]:
                 None,
             ),
         ]
+    if bare is not None:
+        figures.append(
+            Figure(
+                "floor: CPU per turn of a bare aiohttp bot (no SDK, no database)",
+                "info",
+                "-",
+                f"{bare.cpu_ms_per_turn:.2f} ms",
+                None,
+            )
+        )
     return figures
 
 
@@ -859,7 +885,8 @@ def print_report(report: Report) -> None:
     for t in report.turns:
         extra = f", {t.tasks_in_reply} tasks on the reply card" if t.tasks_in_reply else ""
         print(
-            f"turns: {t.bot} on {t.runtime} ({t.who}): {t.turns} turns, {t.cpu_ms_per_turn:.2f} ms CPU each, "
+            f"turns: {t.bot} on {t.runtime} ({t.who}): {t.turns} turns, "
+            f"{t.cpu_ms_per_turn:.2f} ms CPU each, "
             f"p50 {t.p50_ms:.1f} ms, p99 {t.p99_ms:.1f} ms{extra}"
         )
 
