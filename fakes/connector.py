@@ -1,9 +1,10 @@
 """A Bot Connector on 127.0.0.1 that records what the bot sends and can misbehave on cue.
 
 It speaks the Bot Connector REST API the way Teams' bot service does: POST an activity to
-a conversation (201 with an id), reply to an activity, PUT to update one in place; and GET
-an inline image someone sent (``/v3/attachments/{id}/views/original``), which needs the
-bot's Bearer token when the bot has an app id.
+a conversation (201 with an id), reply to an activity, PUT to update one in place, GET a
+conversation member's profile; and GET an inline image someone sent
+(``/v3/attachments/{id}/views/original``), which needs the bot's Bearer token when the bot
+has an app id.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class FakeConnector:
     attachment_requests: list[tuple[str, str | None]] = field(default_factory=list)
     # Attachment ids answered with a redirect to elsewhere (as a CDN might), by target URL.
     attachment_redirects: dict[str, str] = field(default_factory=dict)
+    # Conversation members' Teams profiles, by Teams user id (GET .../members/{id}).
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (conversation id, member id) of every member look-up.
+    member_requests: list[tuple[str, str]] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -69,7 +74,18 @@ class FakeConnector:
         app.router.add_post("/v3/conversations/{conv}/activities/{reply_to}", self._post)
         app.router.add_put("/v3/conversations/{conv}/activities/{aid}", self._put)
         app.router.add_get("/v3/attachments/{aid}/views/{view}", self._attachment)
+        app.router.add_get("/v3/conversations/{conv}/members/{member}", self._member)
         return app
+
+    async def _member(self, request: web.Request) -> web.Response:
+        conv, member = request.match_info["conv"], request.match_info["member"]
+        self.member_requests.append((conv, member))
+        if member not in self.members:
+            return web.json_response(
+                {"error": {"code": "MemberNotFoundInConversation", "message": "no member"}},
+                status=404,
+            )
+        return web.json_response(self.members[member])
 
     def attachment_url(self, attachment_id: str) -> str:
         return f"{self.url.rstrip('/')}/v3/attachments/{attachment_id}/views/original"

@@ -36,8 +36,12 @@ class Bot:
             assert resp.status == 200
 
     async def say(self, person_id: str, text: str, **kw) -> str:
+        return await self.say_activity(message(person_id, text, self.url, **kw))
+
+    async def say_activity(self, activity: dict) -> str:
+        """Send a message activity; the text of what the bot answered."""
         before = len(self.connector.received)
-        resp = await self.send(message(person_id, text, self.url, **kw))
+        resp = await self.send(activity)
         assert resp.status == 200
         new = self.connector.received[before:]
         return "\n".join(r.text or "" for r in new if r.text)

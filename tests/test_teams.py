@@ -6,6 +6,7 @@ import asyncio
 import time
 from datetime import timedelta
 
+import aiohttp
 import pytest
 from bot_harness import Bot
 from bot_harness import settings_for as _settings
@@ -15,8 +16,9 @@ from sqlalchemy import select, update
 from support import AUTH, assert_valid_card
 from support import card_words as texts
 
-from fakes.teams import TENANT, card_action, message
+from fakes.teams import TENANT, card_action, message, user
 from responder.app import StartupError, build_app, dispatcher_key
+from responder.bot.connector import Connector, TokenProvider, TokenUnavailable
 from responder.store.schema import conversations, deliveries, outbox, people, task_events, tasks
 from responder.web import db_key
 
@@ -413,6 +415,42 @@ async def test_when_the_signing_keys_cannot_be_fetched_nothing_is_processed(
 async def test_production_refuses_to_run_without_an_app_id(database_url):
     with pytest.raises(StartupError, match="MicrosoftAppId"):
         build_app(_settings(database_url, environment="production"))
+
+
+async def test_a_sender_without_an_entra_id_is_looked_up_once(bot):
+    """Teams leaves from.aadObjectId out of some activities: the bot asks the Bot Connector
+    for the member's profile (once per process), and knows them by it."""
+    await bot.install("bob")
+    bare = message("bob", "my tasks", bot.url)
+    del bare["from"]["aadObjectId"]
+    bob = user("bob")
+    bot.connector.members[bob["id"]] = {**bob, "userPrincipalName": "bob@example.gov.uk"}
+    for _ in range(2):
+        resp = await bot.send(dict(bare, id=f"f:{time.monotonic_ns()}"))
+        assert resp.status == 200
+    said = [r for r in bot.connector.received if r.conversation_id == bare["conversation"]["id"]]
+    assert all("don't know you" not in (r.text or "") for r in said)
+    assert bot.connector.member_requests == [(bare["conversation"]["id"], bob["id"])]
+
+    stranger = message("someone-else", "my tasks", bot.url)
+    del stranger["from"]["aadObjectId"]
+    assert "I don't know you yet" in await bot.say_activity(stranger)  # 404: a stranger
+
+
+async def test_a_token_that_cannot_be_had_is_a_failed_call_not_a_crash(connector):
+    """Entra unreachable or the sign-in refused: the call fails like a network failure
+    (the dispatcher retries, a reply is logged as not delivered), naming only the type."""
+
+    async def refused() -> str:
+        raise ValueError("AADSTS7000215: Invalid client secret provided: s3cret")
+
+    async with aiohttp.ClientSession() as session:
+        client = Connector(session, TokenProvider(refused))
+        with pytest.raises(aiohttp.ClientError) as failed:
+            await client.send(connector.url, "a:conv", {"type": "message", "text": "hi"})
+    assert isinstance(failed.value, TokenUnavailable)
+    assert "s3cret" not in str(failed.value) and "AADSTS" not in str(failed.value)
+    assert connector.received == []
 
 
 # -- officer chat ---------------------------------------------------------------------------

@@ -31,6 +31,11 @@ class ConnectorReply:
         return 200 <= self.status < 300
 
 
+class TokenUnavailable(aiohttp.ClientError):
+    """No token for Teams just now (Entra unreachable, or the sign-in refused): a failed
+    call like any other network failure, so replies log it and the dispatcher retries."""
+
+
 class TokenProvider:
     """Bearer tokens for outgoing calls, from the runtime's sign-in (``bot/runtime.py``);
     none when the bot runs without an app id (local use). A token is reused for half an
@@ -47,7 +52,11 @@ class TokenProvider:
             return {}
         async with self._lock:
             if self._token is None or time.monotonic() > self._expires:
-                self._token = await self._fetch()
+                try:
+                    self._token = await self._fetch()
+                except Exception as exc:  # MSAL and the SDKs raise many types
+                    # Its text may hold the sign-in's details: the type only.
+                    raise TokenUnavailable(type(exc).__name__) from None
                 self._expires = time.monotonic() + 30 * 60
         return {"Authorization": f"Bearer {self._token}"}
 
