@@ -122,7 +122,8 @@ def check_bot_credentials(settings: Settings) -> None:
             )
         log.warning(
             "*** %s is not set: /api/messages accepts activities WITHOUT "
-            "authentication. Fine for local testing, never for a real deployment. ***",
+            "authentication, from any tenant. Fine for local testing (Agents Playground), "
+            "never for a real deployment. ***",
             client_id,
         )
         return

@@ -299,10 +299,33 @@ async def test_cards_to_one_conversation_stay_inside_teams_limits(bot):
 # -- the endpoint ---------------------------------------------------------------------------
 
 
-async def test_requests_from_another_tenant_are_refused(bot):
-    resp = await bot.send(message("bob", "my tasks", bot.url, tenant="other-tenant"))
-    assert resp.status == 403
-    assert bot.connector.received == []
+async def test_requests_from_another_tenant_are_refused(
+    aiohttp_client, database_url, connector, openid, teams_runtime
+):
+    settings = _settings(
+        database_url,
+        app_id=APP_ID,
+        app_password="not-used",
+        bot_openid_metadata_url=openid.metadata_url,
+        teams_runtime=teams_runtime,
+    )
+    client = await aiohttp_client(build_app(settings))
+    token = {"Authorization": "Bearer " + openid.token(APP_ID, connector.url)}
+    for tenant in ("other-tenant", None):
+        activity = message("bob", "my tasks", connector.url, tenant=tenant)
+        resp = await client.post("/api/messages", json=activity, headers=token)
+        assert resp.status == 403
+        assert (await resp.json())["error"] == "forbidden"
+    assert connector.received == []
+    async with client.app[db_key].read() as conn:
+        assert (await conn.execute(select(conversations))).all() == []
+
+
+async def test_without_an_app_id_any_tenant_is_served_for_local_use(bot):
+    """Agents Playground sends its own tenant: with no app id nothing is authenticated, so a
+    tenant could be claimed anyway; the quick start must reach the bot."""
+    playground = message("bob", "help", bot.url, tenant="00000000-0000-0000-0000-0000000000001")
+    assert "my tasks" in await bot.say_activity(playground)
 
 
 @pytest.mark.parametrize(

@@ -76,8 +76,12 @@ class TeamsEndpoint:
                 return _unauthorized()
             if not service_url_matches(claims, turn):
                 return _unauthorized()
-        if self.tenant_id and (turn.tenant_id or "").lower() != self.tenant_id:
-            return error_response(403, "forbidden", "This bot serves one council's tenant only.")
+            # Only a verified sender's tenant means anything: without an app id (local use,
+            # e.g. Agents Playground, whose tenant is its own) any tenant could be claimed.
+            if self.tenant_id and (turn.tenant_id or "").lower() != self.tenant_id:
+                return error_response(
+                    403, "forbidden", "This bot serves one council's tenant only."
+                )
         answer = await self.bot.turn(turn)
         if answer is None:
             return web.Response(status=200)
