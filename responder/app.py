@@ -156,6 +156,11 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
             "RESPONDER_DEV_ATTACHMENT_ORIGINS is set: refusing to fetch photos from "
             "development origins with RESPONDER_ENV=production"
         )
+    if settings.bot_openid_metadata_url and settings.environment == "production":
+        raise StartupError(
+            "BOT_OPENID_METADATA_URL is set: refusing to take Bot Framework's signing keys "
+            "from anywhere else with RESPONDER_ENV=production"
+        )
     check_bot_credentials(settings)
     attachments = AttachmentPolicy(settings.attachment_hosts, settings.dev_attachment_origins)
     domain = Domain.for_council(council)

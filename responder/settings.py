@@ -80,8 +80,8 @@ class Settings:
     # (AUTHTYPE=FederatedCredentials: the managed identity that vouches for the app).
     cert_pfx_file: str = ""
     federated_client_id: str = ""
-    # Where Bot Framework publishes its token signing keys; override only for a sovereign
-    # cloud or a local test double.
+    # Where Bot Framework publishes its token signing keys: a test double's door (a fake
+    # on 127.0.0.1), refused with RESPONDER_ENV=production.
     bot_openid_metadata_url: str = ""
     teams_runtime: TeamsRuntimeName = "agents"
     notify_api_key: str = field(default="", repr=False)

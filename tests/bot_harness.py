@@ -91,6 +91,21 @@ class Bot:
         raise AssertionError(f"outbox did not settle: {pending}")
 
 
+APP_ID = "00000000-0000-4000-8000-00000000b07d"  # the bot's client id when tokens are checked
+
+
+def signed_settings(database_url: str, metadata_url: str, **kw) -> Settings:
+    """Settings of a bot with an app id, whose tokens are checked against the keys
+    published at ``metadata_url`` (tests/fake_openid.py)."""
+    return settings_for(
+        database_url,
+        app_id=APP_ID,
+        app_password="not-used",
+        bot_openid_metadata_url=metadata_url,
+        **kw,
+    )
+
+
 def settings_for(database_url: str, **kw) -> Settings:
     return Settings(
         database_url=database_url,

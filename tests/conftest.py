@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fake_openid import FakeOpenId
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from support import BACKENDS, EXAMPLES, INTAKE_SECRET, PG_URL
@@ -43,6 +44,14 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def openid():
+    """Bot Framework's token signing, faked on 127.0.0.1 (tests/fake_openid.py)."""
+    fake = FakeOpenId()
+    yield fake
+    fake.close()
 
 
 @pytest.fixture(params=["agents", "botbuilder"])

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
-from bot_harness import Bot, settings_for
-from fake_openid import FakeOpenId
+from bot_harness import APP_ID, Bot, settings_for, signed_settings
 from sqlalchemy import select, update
 from support import assert_valid_card
 
@@ -456,25 +455,15 @@ async def test_non_images_big_files_and_failed_downloads_are_refused_whole(bot, 
 
 # -- the bot's token stays with the Bot Connector --------------------------------------------
 
-APP_ID = "00000000-0000-4000-8000-00000000b07d"
 BOT_TOKEN = "bot-framework-token-for-tests"
-
-
-@pytest.fixture
-def openid():
-    fake = FakeOpenId()
-    yield fake
-    fake.close()
 
 
 async def test_token_goes_to_the_bot_connector_only(
     aiohttp_client, database_url, connector, files, openid
 ):
-    settings = settings_for(
+    settings = signed_settings(
         database_url,
-        app_id=APP_ID,
-        app_password="not-used",
-        bot_openid_metadata_url=openid.metadata_url,
+        openid.metadata_url,
         background=False,
         public_url=PUBLIC,
         dev_attachment_origins=(files.url,),

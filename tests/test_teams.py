@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from bot_harness import Bot
+from bot_harness import APP_ID, Bot, signed_settings
 from bot_harness import settings_for as _settings
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_openid import FakeOpenId
@@ -302,11 +302,9 @@ async def test_cards_to_one_conversation_stay_inside_teams_limits(bot):
 async def test_requests_from_another_tenant_are_refused(
     aiohttp_client, database_url, connector, openid, teams_runtime
 ):
-    settings = _settings(
+    settings = signed_settings(
         database_url,
-        app_id=APP_ID,
-        app_password="not-used",
-        bot_openid_metadata_url=openid.metadata_url,
+        openid.metadata_url,
         teams_runtime=teams_runtime,
     )
     client = await aiohttp_client(build_app(settings))
@@ -345,24 +343,12 @@ async def test_malformed_activities_are_4xx(bot, body, status):
     assert (await resp.json())["error"]
 
 
-APP_ID = "00000000-0000-4000-8000-00000000b07d"
-
-
-@pytest.fixture
-def openid():
-    fake = FakeOpenId()
-    yield fake
-    fake.close()
-
-
 async def test_with_an_app_id_only_valid_tokens_are_processed(
     aiohttp_client, database_url, connector, openid, teams_runtime
 ):
-    settings = _settings(
+    settings = signed_settings(
         database_url,
-        app_id=APP_ID,
-        app_password="not-used",
-        bot_openid_metadata_url=openid.metadata_url,
+        openid.metadata_url,
         background=False,
         teams_runtime=teams_runtime,
     )
@@ -416,11 +402,9 @@ async def test_when_the_signing_keys_cannot_be_fetched_nothing_is_processed(
     metadata_url = closed.metadata_url
     token = closed.token(APP_ID, connector.url)
     closed.close()  # nothing listens there any more
-    settings = _settings(
+    settings = signed_settings(
         database_url,
-        app_id=APP_ID,
-        app_password="not-used",
-        bot_openid_metadata_url=metadata_url,
+        metadata_url,
         background=False,
         teams_runtime=teams_runtime,
     )
@@ -433,6 +417,12 @@ async def test_when_the_signing_keys_cannot_be_fetched_nothing_is_processed(
     assert (await resp.json())["error"] == "unavailable"
     async with client.app[db_key].read() as conn:
         assert (await conn.execute(select(conversations))).all() == []
+
+
+async def test_production_refuses_signing_keys_from_elsewhere(database_url, openid):
+    settings = signed_settings(database_url, openid.metadata_url, environment="production")
+    with pytest.raises(StartupError, match="BOT_OPENID_METADATA_URL"):
+        build_app(settings)
 
 
 async def test_production_refuses_to_run_without_an_app_id(database_url):
