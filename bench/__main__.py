@@ -58,6 +58,8 @@ KEYS = (
     "loop_lag_max_ms",
     "lanes_card_p99_ms",
     "bot_turn_cpu_ratio",
+    "turn_cpu_ratio_agents",
+    "turn_cpu_ratio_botbuilder",
     "digest_100k_ms",
     "peak_rss_mb",
     "crash_lost",
@@ -211,6 +213,34 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def turn_ratio_row(teams: dict[str, Any] | None, runtime: str) -> Row:
+    """bench.teams' officer 'my tasks' turn on one Teams runtime, against the echo bot of
+    the same SDK (issue 15: <= 0.5 on each)."""
+    turns = (teams or {}).get("turns") or []
+    ours = next(
+        (
+            t
+            for t in turns
+            if t.get("bot") == "responder"
+            and t.get("runtime") == runtime
+            and t.get("who", "").startswith("officer")
+        ),
+        None,
+    )
+    echo = next((t for t in turns if t.get("bot") == "echo" and t.get("runtime") == runtime), None)
+    ratio = None
+    if ours and echo and echo.get("cpu_ms_per_turn"):
+        ratio = round(ours["cpu_ms_per_turn"] / echo["cpu_ms_per_turn"], 3)
+    return Row(
+        f"turn_cpu_ratio_{runtime}",
+        "<= 0.5 x echo",
+        lambda v: v <= 0.5,
+        ratio,
+        f"{runtime} echo {echo['cpu_ms_per_turn']} ms CPU/turn" if echo else "-",
+        "officer 'my tasks', 10 tasks on the card",
+    )
+
+
 def figures(
     runs: dict[str, dict[str, Any]], rss: tuple[float | None, str], quick: bool
 ) -> list[Row]:
@@ -312,6 +342,7 @@ def figures(
             f"echo {echo_ms} ms CPU/turn" if echo_ms is not None else "-",
             f"councillor turn, {tasks:,} tasks" if tasks else "",
         ),
+        *(turn_ratio_row(teams, runtime) for runtime in ("agents", "botbuilder")),
         Row(
             "digest_100k_ms",
             "<= 500",
