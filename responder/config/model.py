@@ -41,6 +41,18 @@ class CouncilInfo(_Strict):
     public_url: str | None = None
     # Prefix of human-friendly task references, e.g. RSP-1042.
     reference_prefix: str = Field(default="RSP", pattern=r"^[A-Z][A-Z0-9]{0,7}$")
+    # Optional, for the Teams app package and the /privacy and /terms pages:
+    # who residents and staff contact about their data (an email address or a web page),
+    contact: str | None = Field(default=None, min_length=1, max_length=200)
+    # the council's own privacy notice and terms of use (https:// addresses), which the
+    # manifest then links to instead of Responder's /privacy and /terms,
+    privacy_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    terms_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    # or the text Responder's /privacy and /terms show (blank lines separate paragraphs),
+    privacy_text: str | None = Field(default=None, min_length=1, max_length=20000)
+    terms_text: str | None = Field(default=None, min_length=1, max_length=20000)
+    # and the app's description in Teams (default: one made from the name and task types).
+    app_description: str | None = Field(default=None, min_length=1, max_length=4000)
 
 
 class Outcome(_Strict):
