@@ -149,6 +149,15 @@ def top_titles(card: dict) -> list[str]:
     return [action["title"] for action in card.get("actions", [])]
 
 
+def visible_titles(card: dict) -> list[str]:
+    """The buttons shown side by side (not under the overflow "…")."""
+    return [a["title"] for a in card.get("actions", []) if a.get("mode") != "secondary"]
+
+
+def overflow_titles(card: dict) -> list[str]:
+    return [a["title"] for a in card.get("actions", []) if a.get("mode") == "secondary"]
+
+
 def form(card: dict, verb: str) -> dict:
     """The ShowCard sub-card whose submit button has ``verb``."""
     for action in card.get("actions", []):
@@ -200,6 +209,25 @@ def test_accepted_task_can_be_started_updated_completed_or_handed_back():
     assert verbs(card) == {"start", "update", "complete", "handback"}
     assert top_titles(card) == ["Start", "Complete", "Add update", "Hand back", "Open map"]
     assert card["actions"][0]["type"] == "Action.Execute"  # Start is a direct button
+
+
+@pytest.mark.parametrize(
+    ("status", "shown", "overflow"),
+    [
+        (Status.ASSIGNED, ["Accept", "Hand back", "Open map"], []),
+        (Status.ACCEPTED, ["Start", "Complete", "Add update"], ["Hand back", "Open map"]),
+        (Status.IN_PROGRESS, ["Complete", "Add update", "Hand back"], ["Open map"]),
+    ],
+)
+def test_at_most_three_buttons_show_the_next_step_first_and_the_rest_overflow(
+    status, shown, overflow
+):
+    card = build(view_for(record(status=status), "ann"))
+    assert visible_titles(card) == shown
+    assert overflow_titles(card) == overflow
+    first = card["actions"][0]
+    assert first["style"] == "positive"
+    assert [a for a in card["actions"] if a.get("style") == "positive"] == [first]
 
 
 def test_task_in_progress_can_be_updated_completed_or_handed_back():

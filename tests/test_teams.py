@@ -92,6 +92,12 @@ async def test_officer_works_a_task_from_the_card(bot):
     answer = await bot.click("bob", "accept", task, version=1)
     assert answer["statusCode"] == 200
     assert verbs(answer["value"]) == {"start", "update", "complete", "handback"}
+    # On a phone: the next step first and styled so, three buttons at most, the rest "…".
+    actions = answer["value"]["actions"]
+    shown = [a for a in actions if a.get("mode") != "secondary"]
+    assert [a["title"] for a in shown] == ["Start", "Complete", "Add update"]
+    assert shown[0]["verb"] == "start" and shown[0]["style"] == "positive"
+    assert "Hand back" in [a["title"] for a in actions if a.get("mode") == "secondary"]
     # The copy already in the chat is updated in place, not sent again.
     [put] = await bot.connector.wait_for(lambda r: r.method == "PUT")
     assert put.activity_id == first.activity_id

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from microsoft_teams.cards import Action as CardAction
 from microsoft_teams.cards import (
     AdaptiveCard,
     CardElement,
@@ -26,6 +25,7 @@ from microsoft_teams.cards import (
     Column,
     ColumnSet,
     Container,
+    ExecuteAction,
     Fact,
     FactSet,
     Image,
@@ -55,6 +55,9 @@ def outcome_choices(outcomes: Iterable[OutcomeWords]) -> tuple[tuple[str, str], 
 
 # The choices of a service whose council file names no outcomes of its own.
 DEFAULT_OUTCOMES: tuple[tuple[str, str], ...] = outcome_choices(vocabulary.DEFAULT_OUTCOMES)
+
+# The buttons a card here has.
+CardAction = ExecuteAction | ShowCardAction | OpenUrlAction
 
 # Input ids: the bot reads these names from the action's data.
 NOTE, OUTCOME, REASON, OFFICER = "note", "outcome", "reason", "officer"
@@ -99,7 +102,7 @@ def task_card(view: TaskView) -> dict[str, Any]:
     """The Adaptive Card (1.5) for ``view``, as plain JSON-ready data."""
     card = AdaptiveCard(
         body=_body(view),
-        actions=_actions(view),
+        actions=list(_actions(view)),
         refresh=_refresh(view),
     )
     return to_dict(card)
@@ -240,8 +243,16 @@ def _recent(recent: Sequence[tuple[str, str]]) -> list[CardElement]:
 # -- actions ---------------------------------------------------------------------------
 
 
+# The next step of the work, when this viewer may take it: shown first, styled positive.
+NEXT_STEPS = (Action.ACCEPT, Action.START, Action.COMPLETE)
+# Buttons a phone shows whole side by side (390 px); the rest go under "…" (mode
+# secondary, Adaptive Cards 1.5), where Teams lists them by name.
+MAX_VISIBLE = 3
+
+
 def _actions(view: TaskView) -> list[CardAction]:
-    """Buttons for what this viewer may do now, likeliest next step first; then the map."""
+    """Buttons for what this viewer may do now: the next step first (positive), at most
+    three side by side, the rest in the overflow menu. Verbs and data never change."""
     builders = {
         Action.ACCEPT: _accept,
         Action.START: _start,
@@ -250,17 +261,25 @@ def _actions(view: TaskView) -> list[CardAction]:
         Action.HANDBACK: _handback,
         Action.REASSIGN: _reassign,
     }  # ASSIGN and CANCEL are not offered on the card
-    buttons = [build(view) for action, build in builders.items() if action in view.actions]
-    actions = [button for button in buttons if button is not None]
+    actions: list[CardAction] = []
+    for action, build in builders.items():
+        if action not in view.actions:
+            continue
+        button = build(view)
+        if button is None:
+            continue
+        if not actions and action in NEXT_STEPS:
+            button.style = "positive"
+        actions.append(button)
     task = view.task
     actions.append(OpenUrlAction(title="Open map", url=map_url(task.lat, task.lon)))
+    for button in actions[MAX_VISIBLE:]:
+        button.mode = "secondary"
     return actions
 
 
 def _accept(view: TaskView) -> CardAction:
-    button = execute("accept", view.data, "Accept")
-    button.style = "positive"
-    return button
+    return execute("accept", view.data, "Accept")
 
 
 def _start(view: TaskView) -> CardAction:
