@@ -29,7 +29,8 @@ from responder.cards import (
     text,
     url_safe_https,
 )
-from responder.cards.task_card import outcome_choices, priority_colour
+from responder.cards.common import priority_label
+from responder.cards.task_card import outcome_choices
 from responder.config import load_council
 from responder.domain.lifecycle import Status, allowed_actions, relations
 from responder.domain.records import ReporterContact, TaskRecord
@@ -319,8 +320,9 @@ def test_completed_task_shows_its_outcome_and_offers_nothing():
     card = build(view_for(task, "ann"))  # past due, but closed: not overdue
     assert executes(card) == []
     shown = texts(card)
-    assert "Completed (On private land)" in shown
-    assert "OVERDUE" not in shown
+    assert "\u2705 Completed (On private land)" in shown
+    assert "Overdue" not in all_text(card)
+    assert not [n for n in nodes(card) if "color" in n]
     assert "Closed Thu 5 Mar, 10:00" in shown
 
 
@@ -360,34 +362,37 @@ def test_heading_names_type_and_reference():
 
 
 @pytest.mark.parametrize(
-    ("priority", "colour"), [("P1", "Attention"), ("P2", "Warning"), ("P3", "Default")]
+    ("priority", "label"),
+    [("P1", "\U0001f534 P1 priority"), ("P2", "\U0001f7e0 P2 priority"), ("P3", "P3 priority")],
 )
-def test_priority_colour_follows_rank_not_name(priority, colour):
+def test_priority_is_in_words_and_signs_never_colour_alone(priority, label):
     card = build(view_for(record(priority=priority), "ann"))
-    marker = next(n for n in nodes(card) if n.get("text") == priority)
-    assert marker["color"] == colour and marker["weight"] == "Bolder"
+    marker = next(n for n in nodes(card) if n.get("text") == label)
+    assert marker["weight"] == "Bolder"
+    # Teams' Warning yellow (1.5:1 on white), Good green (2:1) and its dark theme's
+    # Attention red (3.2:1) fail WCAG 4.5:1: every text is the default colour.
+    assert not [n for n in nodes(card) if "color" in n]
 
 
-def test_priority_colours_for_councils_of_other_sizes():
-    assert priority_colour(0, 1) == "Attention"
-    assert priority_colour(1, 2) == "Default"  # the second of two is the routine one
-    assert priority_colour(1, 5) == "Warning"
-    assert priority_colour(4, 5) == "Default"
+def test_priority_labels_for_councils_of_other_sizes():
+    assert priority_label("urgent", 0, 1) == "\U0001f534 Urgent priority"
+    assert priority_label("routine", 1, 2) == "Routine priority"  # the second of two
+    assert priority_label("high", 1, 5) == "\U0001f7e0 High priority"
+    assert priority_label("Top priority", 4, 5) == "Top priority"
 
 
-def test_priority_name_is_shown_in_capitals_and_coloured_by_rank_alone():
+def test_priority_sign_follows_rank_not_name():
     view = view_for(record(), "ann")  # P3: the least urgent
     card = build(dataclasses.replace(view, task=record(priority="urgent")))
-    marker = next(n for n in nodes(card) if n.get("text") == "URGENT")
-    assert marker["color"] == "Default"
+    assert "Urgent priority" in texts(card)
 
 
 def test_overdue_open_task_is_marked():
     overdue = build(view_for(record(), "ann", now=utc(2026, 3, 4, 9, 1)))
-    marker = next(n for n in nodes(overdue) if n.get("text") == "OVERDUE")
-    assert marker["color"] == "Attention"
+    marker = next(n for n in nodes(overdue) if n.get("text") == "\u26a0\ufe0f Overdue")
+    assert marker["weight"] == "Bolder" and "color" not in marker
     on_time = build(view_for(record(), "ann", now=utc(2026, 3, 4, 8, 59)))
-    assert "OVERDUE" not in texts(on_time)
+    assert "Overdue" not in all_text(on_time)
 
 
 def test_due_time_is_local_and_in_words():
@@ -654,8 +659,9 @@ def test_list_rows_open_their_task():
         select = container["selectAction"]
         assert select["type"] == "Action.Execute" and select["verb"] == "open"
         assert select["data"] == {"taskId": i}
-    assert "OVERDUE" in texts(rows[0]) and "OVERDUE" not in texts(rows[1])
-    assert "P2 · assigned · due Wed 4 Mar 09:00" in texts(rows[1])
+    assert "\u26a0\ufe0f Overdue" in texts(rows[0]) and "\u26a0\ufe0f Overdue" not in texts(rows[1])
+    assert "P2 priority · assigned · due Wed 4 Mar 09:00" in texts(rows[1])
+    assert not [n for n in nodes(card) if "color" in n]
     assert "No open tasks" not in texts(card)
 
 

@@ -229,7 +229,8 @@ async def test_the_card_shows_the_figures_and_opens_overdue_tasks(world):
     opened = open_actions(card)
     assert opened == [{"taskId": t.id} for t in digest.overdue_tasks]
     assert week.needles.id not in {d["taskId"] for d in opened}
-    assert "Fly-tipping · RSP-" in words and "HIGH" in words
+    assert "Fly-tipping · RSP-" in words and "\U0001f7e0 High priority" in words
+    assert not [n for n in _nodes(card) if "color" in n]  # words and signs, not colour
     assert "Carol Warden (off duty)" in words and "Off duty: Carol Warden." in words
     assert "Litter" in words and "Northgate" in words and "Eastwood" in words
     # By priority, in the council's order.
@@ -502,3 +503,13 @@ def open_actions(card: dict) -> list[dict]:
 
     walk(card)
     return found
+
+
+def _nodes(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)

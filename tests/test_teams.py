@@ -109,6 +109,9 @@ async def test_officer_works_a_task_from_the_card(bot):
     assert "Bags removed" in texts(answer["value"])
     answer = await bot.click("bob", "complete", task, version=4, outcome="resolved", note="Done")
     assert verbs(answer["value"]) == set()
+    # Readable in sunlight: no Teams colour (Good green is 2:1 on white), words and signs.
+    assert '"color"' not in str(answer["value"]).replace("'", '"')
+    assert "\u2705" in texts(answer["value"])
     await bot.settle()
 
     [row] = await bot.rows(tasks)

@@ -24,10 +24,10 @@ from microsoft_teams.cards import (
     TextInput,
 )
 
-from responder.cards.common import execute, line, to_dict
+from responder.cards.common import WARNING_SIGN, execute, line, to_dict
 from responder.cards.escape import text
 from responder.cards.task_card import map_url, photos_element
-from responder.domain.vocabulary import RAISE_DESCRIPTION_MAX, RAISE_LOCATION_MAX
+from responder.domain.vocabulary import OVERDUE_WORDS, RAISE_DESCRIPTION_MAX, RAISE_LOCATION_MAX
 
 # Input ids of the raise form; the bot reads these names from the action's data.
 TYPE, LOCATION, DESCRIPTION = "type", "location", "description"
@@ -71,7 +71,7 @@ def _row(row: CaseRow) -> Container:
     """Type · reference / status · due [OVERDUE] / latest public event / address."""
     columns = [Column(width="stretch", items=[line(f"{row.status_text} · {row.due_text}")])]
     if row.overdue:
-        overdue = line("OVERDUE", weight="Bolder", color="Attention")
+        overdue = line(f"{WARNING_SIGN} {OVERDUE_WORDS}", weight="Bolder")
         columns.append(Column(width="auto", items=[overdue]))
     items: list[CardElement] = [
         line(f"{row.type_name} · {row.reference}", weight="Bolder"),
@@ -109,8 +109,8 @@ def ward_summary_card(view: WardView) -> dict[str, Any]:
     if view.restricted_to:
         body.append(line(f"Showing {view.restricted_to}.", is_subtle=True, size="Small"))
     if view.overdue_total:
-        heading = f"Overdue: {view.overdue_total}"
-        body.append(line(heading, weight="Bolder", color="Attention", separator=True))
+        heading = f"{WARNING_SIGN} {OVERDUE_WORDS}: {view.overdue_total}"
+        body.append(line(heading, weight="Bolder", separator=True))
         body += [_row(row) for row in view.overdue]
         if view.overdue_total > len(view.overdue):
             rest = f"…and {view.overdue_total - len(view.overdue)} more overdue."
@@ -163,7 +163,7 @@ def case_card(view: CaseView) -> dict[str, Any]:
     status = [Column(width="stretch", items=[line(view.status_text, weight="Bolder")])]
     if view.overdue:
         status.append(
-            Column(width="auto", items=[line("OVERDUE", weight="Bolder", color="Attention")])
+            Column(width="auto", items=[line(f"{WARNING_SIGN} {OVERDUE_WORDS}", weight="Bolder")])
         )
     body.append(ColumnSet(columns=status))
     body.append(FactSet(facts=[Fact(title=text(t), value=text(v)) for t, v in view.facts]))
@@ -198,7 +198,7 @@ def raise_form_card(
     values = values or {}
     body: list[CardElement] = [_title("Raise a task")]
     if error:
-        body.append(line(error, color="Attention", weight="Bolder"))
+        body.append(line(f"{WARNING_SIGN} {error}", weight="Bolder"))
     body += [
         ChoiceSetInput(
             id=TYPE,

@@ -9,6 +9,7 @@ from typing import Any
 from microsoft_teams.cards import AdaptiveCard, ExecuteAction, TextBlock
 
 from responder.cards.escape import text
+from responder.domain.vocabulary import priority_words
 
 # Spelled out here rather than with strftime("%a"), which follows the process locale.
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -24,6 +25,28 @@ def when(moment: datetime, now: datetime | None = None) -> str:
     if now is not None and now.astimezone(moment.tzinfo).year != moment.year:
         words += f" {moment.year}"
     return f"{words}, {moment:%H:%M}"
+
+
+# Words and signs, never colour alone: Teams' Warning yellow and Good green are unreadable
+# on white (1.5:1, 2:1) and its Attention red is too dark on its dark theme (3.2:1), so
+# every text here is the default colour (WCAG 4.5:1 in both themes), weight carrying emphasis.
+WARNING_SIGN = "\u26a0\ufe0f"  # ⚠️
+DONE_SIGN = "\u2705"  # ✅
+_PRIORITY_SIGNS = ("\U0001f534", "\U0001f7e0")  # 🔴 the most urgent, 🟠 the next
+
+
+def priority_label(name: str, rank: int, count: int) -> str:
+    """'🔴 Urgent priority': the words, with a sign for the two most urgent ranks.
+
+    In a council with only two priorities the second is its routine one: no sign.
+    """
+    sign = ""
+    if rank == 0:
+        sign = _PRIORITY_SIGNS[0]
+    elif rank == 1 and count > 2:
+        sign = _PRIORITY_SIGNS[1]
+    words = priority_words(name)
+    return f"{sign} {words}" if sign else words
 
 
 def execute(verb: str, data: dict[str, Any], title: str | None = None) -> ExecuteAction:

@@ -25,9 +25,8 @@ from microsoft_teams.cards import (
     TextBlock,
 )
 
-from responder.cards.common import execute, line, to_dict, when
+from responder.cards.common import WARNING_SIGN, execute, line, priority_label, to_dict, when
 from responder.cards.escape import text
-from responder.cards.task_card import priority_colour
 from responder.config.model import Council
 from responder.domain.digest import Digest
 
@@ -38,7 +37,7 @@ class OverdueRow:
     reference: str  # "RSP-1042"
     type_name: str  # "Fly-tipping"
     priority: str  # the council's name for it
-    priority_colour: str  # Attention / Warning / Default
+    priority_label: str  # "🔴 Urgent priority" (cards.common.priority_label)
     late_text: str  # "2 days 3 h overdue"
     holder: str  # "Bob Warden" or "No officer yet"
     place: str  # "1 High Street, Northgate"
@@ -109,11 +108,12 @@ def digest_view(digest: Digest, council: Council) -> DigestView:
         found = council.task_type(code)
         return found.name if found else code
 
-    def colour(priority: str) -> str:
+    def label(priority: str) -> str:
+        count = len(council.priority_names)
         try:
-            return priority_colour(council.priority_rank(priority), len(council.priority_names))
-        except KeyError:
-            return "Default"
+            return priority_label(priority, council.priority_rank(priority), count)
+        except KeyError:  # a priority since dropped from the file: the least urgent
+            return priority_label(priority, count, count)
 
     facts: list[tuple[str, str]] = [
         ("New", str(digest.new)),
@@ -133,7 +133,7 @@ def digest_view(digest: Digest, council: Council) -> DigestView:
             reference=t.reference,
             type_name=type_name(t.type),
             priority=t.priority,
-            priority_colour=colour(t.priority),
+            priority_label=label(t.priority),
             late_text=late_text(t.due_at, digest.now),
             holder=person(t.assignee) if t.assignee else "No officer yet",
             place=", ".join(p for p in (t.address, t.ward) if p),
@@ -183,7 +183,7 @@ def digest_card(view: DigestView) -> dict[str, Any]:
     ]
     if view.overdue_total:
         heading = f"Overdue: {view.overdue_total}, most overdue first"
-        body.append(_heading(heading, color="Attention"))
+        body.append(_heading(f"{WARNING_SIGN} {heading}"))
         body += [_overdue_row(row) for row in view.overdue]
         if view.overdue_total > len(view.overdue):
             rest = f"…and {view.overdue_total - len(view.overdue)} more overdue."
@@ -221,7 +221,7 @@ def _counts(pairs: Sequence[tuple[str, int]], total: int, others: str) -> FactSe
 
 
 def _overdue_row(row: OverdueRow) -> Container:
-    """Type · reference / PRIORITY · 2 days overdue / holder · place; tap to open."""
+    """Type · reference / priority · 2 days overdue / holder · place; tap to open."""
     return Container(
         separator=True,
         select_action=execute("open", {"taskId": row.task_id}, f"Open {row.reference}"),
@@ -232,18 +232,11 @@ def _overdue_row(row: OverdueRow) -> Container:
                 columns=[
                     Column(
                         width="auto",
-                        items=[
-                            line(
-                                row.priority.upper(),
-                                size="Small",
-                                weight="Bolder",
-                                color=row.priority_colour,
-                            )
-                        ],
+                        items=[line(row.priority_label, size="Small", weight="Bolder")],
                     ),
                     Column(
                         width="stretch",
-                        items=[line(row.late_text, size="Small", color="Attention")],
+                        items=[line(row.late_text, size="Small", weight="Bolder")],
                     ),
                 ],
             ),

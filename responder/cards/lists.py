@@ -8,7 +8,8 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard, CardElement, Column, ColumnSet, Container
 
-from responder.cards.common import execute, line, to_dict
+from responder.cards.common import WARNING_SIGN, execute, line, to_dict
+from responder.domain.vocabulary import OVERDUE_WORDS, priority_words
 
 MAX_ROWS = 25
 
@@ -50,11 +51,11 @@ def _title(title: str) -> CardElement:
 
 
 def _row(row: TaskListRow) -> Container:
-    """Type · reference / PRIORITY · status · due [OVERDUE] / address; tap to open."""
-    summary = f"{row.priority.upper()} · {row.status_text} · {row.due_text}"
+    """Type · reference / priority · status · due [OVERDUE] / address; tap to open."""
+    summary = f"{priority_words(row.priority)} · {row.status_text} · {row.due_text}"
     columns = [Column(width="stretch", items=[line(summary, size="Small")])]
     if row.overdue:
-        overdue = line("OVERDUE", size="Small", weight="Bolder", color="Attention")
+        overdue = line(f"{WARNING_SIGN} {OVERDUE_WORDS}", size="Small", weight="Bolder")
         columns.append(Column(width="auto", items=[overdue]))
     return Container(
         separator=True,

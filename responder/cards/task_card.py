@@ -37,12 +37,20 @@ from microsoft_teams.cards import (
     TextInput,
 )
 
-from responder.cards.common import execute, line, to_dict, when
+from responder.cards.common import (
+    DONE_SIGN,
+    WARNING_SIGN,
+    execute,
+    line,
+    priority_label,
+    to_dict,
+    when,
+)
 from responder.cards.escape import text, url_safe_https
 from responder.domain import vocabulary
 from responder.domain.lifecycle import OPEN_STATUSES, Action, Status
 from responder.domain.records import TaskRecord
-from responder.domain.vocabulary import NOTE_MAX, REASON_MAX, OutcomeWords
+from responder.domain.vocabulary import NOTE_MAX, OVERDUE_WORDS, REASON_MAX, OutcomeWords
 
 MAX_PHOTOS = 4
 MAX_RECENT = 3
@@ -137,24 +145,12 @@ def _heading(view: TaskView) -> TextBlock:
     )
 
 
-def priority_colour(rank: int, count: int) -> str:
-    """Attention for the most urgent priority, warning for the next; others plain.
-
-    In a council with only two priorities the second is its routine one: plain too.
-    """
-    if rank == 0:
-        return "Attention"
-    if rank == 1 and count > 2:
-        return "Warning"
-    return "Default"
-
-
 def _urgency(view: TaskView) -> ColumnSet:
-    """PRIORITY [OVERDUE]  Due Mon 23 Nov, 09:00."""
-    colour = priority_colour(view.priority_rank, view.priority_count)
-    columns = [_auto(line(view.task.priority.upper(), weight="Bolder", color=colour))]
+    """🔴 Urgent priority [⚠️ Overdue]  Due Mon 23 Nov, 09:00 (default colour: see common)."""
+    label = priority_label(view.task.priority, view.priority_rank, view.priority_count)
+    columns = [_auto(line(label, weight="Bolder"))]
     if view.overdue:
-        columns.append(_auto(line("OVERDUE", weight="Bolder", color="Attention")))
+        columns.append(_auto(line(f"{WARNING_SIGN} {OVERDUE_WORDS}", weight="Bolder")))
     timing = _timing(view)
     if timing:
         columns.append(Column(width="stretch", items=[line(timing, is_subtle=True)]))
@@ -198,8 +194,10 @@ def _outcome_title(view: TaskView) -> str | None:
 
 
 def _status(view: TaskView) -> TextBlock:
-    colour = "Good" if view.task.status is Status.COMPLETED else "Default"
-    return line(status_text(view), weight="Bolder", color=colour)
+    words = status_text(view)
+    if view.task.status is Status.COMPLETED:
+        words = f"{DONE_SIGN} {words}"
+    return line(words, weight="Bolder")
 
 
 def _facts(view: TaskView) -> FactSet:

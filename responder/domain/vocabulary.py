@@ -33,6 +33,19 @@ RAISE_DESCRIPTION_MAX = 2000  # "What is wrong?" on the raise-a-task form
 NOTE_TOO_LONG = f"Keep the note to {NOTE_MAX} characters or fewer."
 REASON_TOO_LONG = f"Keep the reason to {REASON_MAX} characters or fewer."
 
+# -- priorities and lateness ---------------------------------------------------------------
+
+
+def priority_words(name: str) -> str:
+    """A council's priority name as words on a card: 'high' -> 'High priority', 'P1' ->
+    'P1 priority'; a name that already says so is left alone ('Top priority')."""
+    name = name.strip()
+    words = name[:1].upper() + name[1:]
+    return words if words.lower().endswith("priority") else f"{words} priority"
+
+
+OVERDUE_WORDS = "Overdue"
+
 # -- statuses ------------------------------------------------------------------------------
 
 # People in Teams (staff and councillors): chat lists, case cards, ward summaries, notices.
@@ -152,6 +165,7 @@ __all__ = [
     "OUTCOME_CODE_MAX",
     "OUTCOME_NAME_MAX",
     "OUTCOME_RESIDENT_MAX",
+    "OVERDUE_WORDS",
     "PUBLIC_EVENT_WORDS",
     "RAISE_DESCRIPTION_MAX",
     "RAISE_LOCATION_MAX",
@@ -163,5 +177,6 @@ __all__ = [
     "OutcomeWords",
     "outcome_list",
     "outcome_words",
+    "priority_words",
     "resident_words",
 ]
