@@ -19,6 +19,12 @@ EXAMPLE_YAML = EXAMPLES / "council.yaml"
 EXAMPLE_WARDS = json.loads((EXAMPLES / "wards.geojson").read_text())
 
 
+CRON_HELP = (
+    "a cron expression has five fields, minute hour day-of-month month day-of-week, "
+    "e.g. '0 7 * * 1-5' for 07:00 on weekdays"
+)
+
+
 def example() -> dict[str, Any]:
     """A fresh copy of the example council as a dict, to be modified by a test."""
     return yaml.safe_load(EXAMPLE_YAML.read_text())
@@ -367,9 +373,9 @@ def test_task_type_unknown_service_and_priority(tmp_path):
     data["task_types"][3]["priority"] = "urgentt"
     data["task_types"][4]["service"] = "street-cleaning"
     assert problems_of(tmp_path, data) == [
-        "task_types[3].priority: unknown priority 'urgentt' (known: urgent, high, normal, low)",
+        "task_types[3].priority: unknown priority 'urgentt' (did you mean 'urgent'?)",
         "task_types[4].service: unknown service 'street-cleaning' "
-        "(known: street-cleansing, grounds, trees)",
+        "(did you mean 'street-cleansing'?)",
     ]
 
 
@@ -445,14 +451,14 @@ def test_rule_problems(tmp_path):
         {"when": {"raised_by": "resident"}, "priority": "urgent", "at_least": "hgh"},
     ]
     assert problems_of(tmp_path, data) == [
-        "rules[3].when.type: unknown task type 'grafitti'",
+        "rules[3].when.type: unknown task type 'grafitti' (did you mean 'graffiti'?)",
         "rules[3].when.text_matches: invalid regular expression "
         "(missing ), unterminated subpattern at position 0) '(unclosed'",
         "rules[4].when: a rule needs at least one condition "
         "(raised_by, type, text_matches, repeat_reports)",
         "rules[5]: a rule needs priority or at_least",
         "rules[6]: set priority or at_least, not both",
-        "rules[6].at_least: unknown priority 'hgh' (known: urgent, high, normal, low)",
+        "rules[6].at_least: unknown priority 'hgh' (did you mean 'high'?)",
     ]
 
 
@@ -470,11 +476,13 @@ def test_repeat_reports_must_be_positive(tmp_path):
 def test_notify_problems(tmp_path):
     data = example()
     data["notify"]["events"]["received"]["sms_template"] = "template-7"
+    data["notify"]["events"]["completed"] = {}
     data["notify"]["events"]["closed"] = {}
     assert problems_of(tmp_path, data) == [
         "notify.events.received.sms_template: should be a GOV.UK Notify template id (a UUID), "
         "got 'template-7'",
-        "notify.events.closed: set email_template or sms_template (or both)",
+        "notify.events.completed: set email_template or sms_template (or both)",
+        "notify.events.closed: unknown Notify event 'closed' (known: received, completed)",
     ]
 
 
@@ -485,7 +493,7 @@ def test_digest_problems(tmp_path):
         "escalate_unaccepted_after_minutes": {"urgent": 30, "critical": 10},
     }
     assert problems_of(tmp_path, data) == [
-        "digest.schedule: invalid cron expression '0 8 * *'",
+        "digest.schedule: invalid cron expression '0 8 * *' (it has 4 fields); " + CRON_HELP,
         "digest.escalate_unaccepted_after_minutes.critical: unknown priority 'critical' "
         "(known: urgent, high, normal, low)",
     ]
@@ -518,7 +526,7 @@ def test_a_file_with_many_problems_lists_them_all(tmp_path):
         "rules[1].when.text_matches: invalid regular expression "
         "(nothing to repeat at position 0) '*'",
         "notify.events.completed: set email_template or sms_template (or both)",
-        "digest.schedule: invalid cron expression 'every day'",
+        "digest.schedule: invalid cron expression 'every day' (it has 2 fields); " + CRON_HELP,
     ]
     assert problems == expected
 

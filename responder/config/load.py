@@ -13,8 +13,6 @@ list items that did pass, so one typo does not hide every other problem.
 from __future__ import annotations
 
 import contextlib
-import difflib
-import json
 import re
 import types
 import typing
@@ -25,15 +23,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import shapely
 import yaml
 from croniter import croniter
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from shapely.geometry import shape
-from shapely.geometry.base import BaseGeometry
-from shapely.validation import explain_validity
 
 from responder.config.model import (
+    NOTIFY_EVENTS,
     Council,
     CouncilFile,
     CouncilInfo,
@@ -47,7 +42,10 @@ from responder.config.model import (
     TaskType,
     Team,
     Ward,
+    WardFile,
 )
+from responder.config.wards import load_wards
+from responder.config.wording import duplicates, hint, nearest, shown
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -91,7 +89,8 @@ def validate_council_file(path: str | Path) -> tuple[Council | None, list[str]]:
     wards: list[Ward] = []
     ward_names: list[str] | None = None  # None: unknown, so ward references go unchecked
     if parts.wards is not None:
-        wards, ward_names, ward_problems = _load_wards(parts.wards, source.parent)
+        at = "wards.file" if isinstance(data.get("wards"), dict) else "wards"
+        wards, ward_names, ward_problems = load_wards(parts.wards, source.parent, at)
         problems += ward_problems
 
     problems += _cross_checks(parts, _known_names(data, ward_names))
@@ -130,7 +129,7 @@ def _read_yaml(path: Path) -> tuple[Any, list[str]]:
         return None, [f"{path}: the file is empty"]
     if not isinstance(data, dict):
         expected = "the top level should be a mapping (council:, priorities:, ...)"
-        return None, [f"{path}: {expected}, got {_shown(data)}"]
+        return None, [f"{path}: {expected}, got {shown(data)}"]
     return data, problems
 
 
@@ -196,7 +195,12 @@ def _describe(error: Any) -> str:
         return f"{path}: {message}"
     if loc[-1:] == ("[key]",):  # the mapping key itself is wrong, e.g. a number
         message = f"the key {message}"
-    return f"{path}: {message}, got {_shown(error.get('input'))}"
+    value = error.get("input")
+    if kind == "literal_error" and isinstance(value, str):  # e.g. routing: least-loded
+        close = nearest(value, _choices_at(loc))
+        if close is not None:
+            return f"{path}: {message}, got {value!r} (did you mean {close!r}?)"
+    return f"{path}: {message}, got {shown(value)}"
 
 
 def _key_path(loc: tuple[str | int, ...]) -> str:
@@ -209,31 +213,39 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
     return path
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
 def _key_hint(loc: tuple[str | int, ...]) -> str:
     """Suggest the key that was probably meant (``routng`` -> ``routing``)."""
     known = _keys_at(loc[:-1])
-    if not known:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+    return hint(str(loc[-1]), known) if known else ""
 
 
 def _keys_at(loc: Iterable[str | int]) -> list[str]:
     """The keys allowed at ``loc``, found by following the model's type annotations."""
+    annotation = _annotation_at(loc)
+    return list(annotation.model_fields) if _is_model(annotation) else []
+
+
+def _choices_at(loc: Iterable[str | int]) -> list[str]:
+    """The words a Literal field at ``loc`` allows (``routing``: least-loaded, ...)."""
+    annotation = _annotation_at(loc)
+    is_union = typing.get_origin(annotation) in (types.UnionType, typing.Union)
+    options = typing.get_args(annotation) if is_union else (annotation,)
+    return [
+        choice
+        for option in options
+        if typing.get_origin(option) is typing.Literal
+        for choice in typing.get_args(option)
+        if isinstance(choice, str)
+    ]
+
+
+def _annotation_at(loc: Iterable[str | int]) -> Any:
     annotation: Any = CouncilFile
     for part in loc:
         annotation = _step_into(annotation, part)
         if annotation is None:
-            return []
-    return list(annotation.model_fields) if _is_model(annotation) else []
+            return None
+    return annotation
 
 
 def _step_into(annotation: Any, part: str | int) -> Any:
@@ -262,7 +274,7 @@ class _Parts:
 
     council: CouncilInfo | None
     priorities: dict[str, float] | None
-    wards: str | None
+    wards: WardFile | None
     services: list[tuple[int, Service]]
     task_types: list[tuple[int, TaskType]]
     teams: list[tuple[int, Team]]
@@ -332,86 +344,6 @@ def _valid_items(
     return valid, name in data and len(valid) == len(raw)
 
 
-# --- Ward boundaries -----------------------------------------------------------------
-
-
-def _load_wards(ref: str, base: Path) -> tuple[list[Ward], list[str] | None, list[str]]:
-    """(wards in file order, every ward name found or None if unreadable, problems)."""
-    path = base / ref
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return [], None, [f"wards: ward file not found {str(path)!r}"]
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], None, [f"wards: cannot read the ward file {str(path)!r} ({exc})"]
-    except json.JSONDecodeError as exc:
-        return [], None, [f"wards: not valid JSON in {ref!r} ({exc})"]
-
-    features = doc.get("features") if isinstance(doc, dict) else None
-    if (
-        not isinstance(doc, dict)
-        or doc.get("type") != "FeatureCollection"
-        or not isinstance(features, list)
-    ):
-        return [], None, [f"wards: {ref!r} should be a GeoJSON FeatureCollection with features"]
-    if not features:
-        return [], [], [f"wards: {ref!r} has no features, so no wards"]
-
-    wards: list[Ward] = []
-    named: list[tuple[str, str]] = []  # (key path, name), for the uniqueness check
-    problems: list[str] = []
-    for i, feature in enumerate(features):
-        name, geometry, feature_problems = _read_feature(i, feature)
-        problems += feature_problems
-        if name is not None:
-            named.append((f"wards[{i}].properties.name", name))
-        if name is not None and geometry is not None:
-            wards.append(Ward(name, geometry))
-    problems += _duplicates(named, "ward name")
-    return wards, list(dict.fromkeys(name for _, name in named)), problems
-
-
-def _read_feature(i: int, feature: Any) -> tuple[str | None, BaseGeometry | None, list[str]]:
-    at = f"wards[{i}]"
-    if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        return None, None, [f"{at}: should be a GeoJSON Feature, got {_shown(feature)}"]
-    properties = feature.get("properties")
-    name = properties.get("name") if isinstance(properties, dict) else None
-    problems = []
-    if not isinstance(name, str) or not name.strip():
-        problems.append(f"{at}.properties.name: every ward needs a name, got {name!r}")
-        name = None
-    geometry, geometry_problems = _read_geometry(f"{at}.geometry", feature.get("geometry"), name)
-    return name, geometry, problems + geometry_problems
-
-
-def _read_geometry(
-    at: str, geometry: Any, ward: str | None
-) -> tuple[BaseGeometry | None, list[str]]:
-    which = f" (ward {ward!r})" if ward else ""
-    kind = geometry.get("type") if isinstance(geometry, dict) else geometry
-    if kind not in ("Polygon", "MultiPolygon"):
-        return None, [f"{at}: should be a Polygon or MultiPolygon, got {kind!r}{which}"]
-    try:
-        shaped = shape(geometry)
-    except Exception as exc:  # shapely raises several types for malformed coordinates
-        return None, [f"{at}: malformed coordinates ({exc}){which}"]
-    if shaped.is_empty:
-        return None, [f"{at}: the {kind} has no coordinates{which}"]
-
-    problems = []
-    coordinates = shapely.get_coordinates(shaped)
-    outside = [(x, y) for x, y in coordinates if not (-180 <= x <= 180 and -90 <= y <= 90)]
-    if outside:
-        x, y = outside[0]
-        problems.append(
-            f"{at}: coordinates outside lon -180..180 / lat -90..90 [{x:g}, {y:g}]{which}"
-        )
-    if not shaped.is_valid:
-        problems.append(f"{at}: invalid polygon: {explain_validity(shaped)}{which}")
-    return (None if problems else shaped), problems
-
-
 # --- Cross-reference checks ----------------------------------------------------------
 
 
@@ -466,24 +398,11 @@ def _cross_checks(parts: _Parts, known: _Known) -> list[str]:
 def _unknown(
     path: str, what: str, value: str, known: list[str] | None, list_known: bool = False
 ) -> list[str]:
-    """A problem if ``value`` is not among ``known``; short lists are spelled out."""
+    """A problem if ``value`` is not among ``known``, suggesting the name probably meant;
+    short lists are spelled out when nothing is close."""
     if known is None or value in known:
         return []
-    hint = f" (known: {', '.join(known) or 'none'})" if list_known else ""
-    return [f"{path}: unknown {what} {value!r}{hint}"]
-
-
-def _duplicates(
-    entries: Iterable[tuple[str, str]], what: str, casefold: bool = False
-) -> Iterator[str]:
-    """entries are (key path, value); report every value already seen."""
-    first: dict[str, str] = {}
-    for path, value in entries:
-        key = value.casefold() if casefold else value
-        if key in first:
-            yield f"{path}: duplicate {what} {value!r} (also {first[key]})"
-        else:
-            first[key] = path
+    return [f"{path}: unknown {what} {value!r}{hint(value, known, list_known)}"]
 
 
 def _check_council(info: CouncilInfo | None) -> Iterator[str]:
@@ -527,7 +446,7 @@ def _check_priorities(priorities: dict[str, float] | None) -> Iterator[str]:
 
 def _check_services(parts: _Parts) -> Iterator[str]:
     codes = ((f"services[{i}].code", service.code) for i, service in parts.services)
-    yield from _duplicates(codes, "service code")
+    yield from duplicates(codes, "service code")
     for at, outcomes in parts.outcomes:
         for j, outcome in outcomes:
             if not _OUTCOME_CODE.fullmatch(outcome.code):
@@ -539,15 +458,15 @@ def _check_services(parts: _Parts) -> Iterator[str]:
                 value = getattr(outcome, key)
                 if value is not None and (not value.strip() or _CONTROL.search(value)):
                     yield f"{at}[{j}].{key}: should be words on one line, got {value!r}"
-        yield from _duplicates(((f"{at}[{j}].code", o.code) for j, o in outcomes), "outcome code")
+        yield from duplicates(((f"{at}[{j}].code", o.code) for j, o in outcomes), "outcome code")
         # Two choices reading the same on the card could not be told apart.
-        yield from _duplicates(
+        yield from duplicates(
             ((f"{at}[{j}].name", o.name) for j, o in outcomes), "outcome name", casefold=True
         )
 
 
 def _check_task_types(parts: _Parts, known: _Known) -> Iterator[str]:
-    yield from _duplicates(
+    yield from duplicates(
         ((f"task_types[{i}].code", t.code) for i, t in parts.task_types), "task type code"
     )
     for i, task_type in parts.task_types:
@@ -559,7 +478,7 @@ def _check_task_types(parts: _Parts, known: _Known) -> Iterator[str]:
 
 
 def _check_teams(parts: _Parts, known: _Known) -> Iterator[str]:
-    yield from _duplicates(((f"teams[{i}].code", t.code) for i, t in parts.teams), "team code")
+    yield from duplicates(((f"teams[{i}].code", t.code) for i, t in parts.teams), "team code")
     roles = {person.id: person.role for _, person in parts.people}
     for i, team in parts.teams:
         at = f"teams[{i}]"
@@ -580,9 +499,9 @@ def _check_teams(parts: _Parts, known: _Known) -> Iterator[str]:
 
 
 def _check_people(parts: _Parts, known: _Known) -> Iterator[str]:
-    yield from _duplicates(((f"people[{i}].id", p.id) for i, p in parts.people), "person id")
+    yield from duplicates(((f"people[{i}].id", p.id) for i, p in parts.people), "person id")
     # Entra object ids are GUIDs, whose case varies between sources.
-    yield from _duplicates(
+    yield from duplicates(
         (
             (f"people[{i}].aad_object_id", p.aad_object_id)
             for i, p in parts.people
@@ -628,8 +547,12 @@ def _check_rules(parts: _Parts, known: _Known) -> Iterator[str]:
 
 
 def _check_notify(notify: NotifyConfig | None) -> Iterator[str]:
+    known = list(NOTIFY_EVENTS)
     for name, event in (notify.events if notify else {}).items():
         at = f"notify.events.{name}"
+        if name not in known:  # a misspelt event is never sent: its residents hear nothing
+            yield f"{at}: unknown Notify event {name!r}{hint(name, known)}"
+            continue
         if event.email_template is None and event.sms_template is None:
             yield f"{at}: set email_template or sms_template (or both)"
         for key in ("email_template", "sms_template"):
@@ -641,11 +564,47 @@ def _check_notify(notify: NotifyConfig | None) -> Iterator[str]:
 def _check_digest(digest: DigestConfig | None, known: _Known) -> Iterator[str]:
     if digest is None:
         return
-    if not croniter.is_valid(digest.schedule):
-        yield f"digest.schedule: invalid cron expression {digest.schedule!r}"
+    if not _valid_cron(digest.schedule):
+        yield (
+            f"digest.schedule: invalid cron expression {digest.schedule!r} "
+            f"({_cron_fault(digest.schedule)}); {_CRON_HELP}"
+        )
     for name in digest.escalate_unaccepted_after_minutes:
         path = f"digest.escalate_unaccepted_after_minutes.{name}"
         yield from _unknown(path, "priority", name, known.priorities, True)
+
+
+_CRON_HELP = (
+    "a cron expression has five fields, minute hour day-of-month month day-of-week, "
+    "e.g. '0 7 * * 1-5' for 07:00 on weekdays"
+)
+_CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day-of-week", "0-6 from Sunday, or sun-sat"),
+)
+
+
+def _valid_cron(expression: str) -> bool:
+    # croniter also takes a sixth field, for seconds: '0 8 * * 1-5 *' would send a digest
+    # every second from 08:00:00 to 08:00:59. Five fields, or a nickname such as @daily.
+    fields = expression.split()
+    standard = len(fields) == len(_CRON_FIELDS) or expression.strip().startswith("@")
+    return standard and croniter.is_valid(expression)
+
+
+def _cron_fault(expression: str) -> str:
+    """Which part of a cron expression croniter refused, in words."""
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        return f"it has {len(fields)} field{'' if len(fields) == 1 else 's'}"
+    for i, (name, allowed) in enumerate(_CRON_FIELDS):
+        alone = " ".join(field if j == i else "*" for j, field in enumerate(fields))
+        if not croniter.is_valid(alone):
+            return f"the {name} field {fields[i]!r} should be {allowed}"
+    return "the fields do not make a valid schedule together"
 
 
 def _check_coverage(parts: _Parts, known: _Known) -> Iterator[str]:

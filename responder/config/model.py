@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic_core import PydanticCustomError
 from shapely.geometry.base import BaseGeometry
 
 from responder.domain.vocabulary import (
@@ -125,6 +126,11 @@ class Duplicates(_Strict):
     within_metres: float = Field(default=25, ge=0)
 
 
+# The events Responder sends Notify messages for (notify/personalisation.py's EVENT_FIELDS
+# says what each fills in). Any other name under notify.events would never be sent.
+NOTIFY_EVENTS = ("received", "completed")
+
+
 class NotifyEvent(_Strict):
     email_template: str | None = None
     sms_template: str | None = None
@@ -140,13 +146,37 @@ class DigestConfig(_Strict):
     escalate_unaccepted_after_minutes: dict[str, PositiveInt] = Field(default_factory=dict)
 
 
+class WardFile(_Strict):
+    """Where the ward boundaries are: a GeoJSON file, and the property naming each ward.
+
+    ``wards: wards.geojson`` is short for ``wards: {file: wards.geojson}``; boundary files
+    from the ONS name wards in a property such as ``WD23NM``, hence ``name_property``.
+    """
+
+    file: str = Field(min_length=1)
+    name_property: str = Field(default="name", min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_path(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"file": value}
+        if not isinstance(value, dict):
+            raise PydanticCustomError(
+                "ward_file",
+                "should be the ward file's path (like wards.geojson) or a mapping "
+                "with file: and name_property:",
+            )
+        return value
+
+
 class CouncilFile(_Strict):
-    """Exactly what the YAML holds (``wards`` is still a path here)."""
+    """Exactly what the YAML holds (``wards`` names the boundary file; it is read later)."""
 
     council: CouncilInfo
     # Priority name -> hours to complete, most urgent first (dict order is file order).
     priorities: dict[str, PositiveFloat] = Field(min_length=1)
-    wards: str
+    wards: WardFile
     services: list[Service] = Field(min_length=1)
     task_types: list[TaskType] = Field(min_length=1)
     teams: list[Team] = Field(min_length=1)
