@@ -43,9 +43,18 @@ _OPEN = [s.value for s in OPEN_STATUSES]
 _INSERT_TASK = insert(tasks).returning(tasks.c.id)
 _INSERT_REPORT = insert(reports).returning(reports.c.id)
 _INSERT_CONTACT = insert(contacts)
-_EXISTING_REPORT = select(reports.c.task_id, reports.c.duplicate).where(
-    reports.c.source == bindparam("source"), reports.c.external_id == bindparam("external_id")
-)
+_EXISTING_REPORT = select(
+    reports.c.id,
+    reports.c.task_id,
+    reports.c.duplicate,
+    reports.c.type,
+    reports.c.lat,
+    reports.c.lon,
+    reports.c.content_hash,
+).where(reports.c.source == bindparam("source"), reports.c.external_id == bindparam("external_id"))
+_CONTACT_OF = select(
+    contacts.c.name, contacts.c.email, contacts.c.phone, contacts.c.erased_at
+).where(contacts.c.report_id == bindparam("report_id"))
 _TEAM_CURSOR = (
     select(teams.c.last_assigned).where(teams.c.code == bindparam("team")).with_for_update()
 )
@@ -75,22 +84,42 @@ _OPEN_NEARBY = select(tasks.c.id, tasks.c.lat, tasks.c.lon).where(
 )
 
 
+class ReplayConflict(Exception):
+    """The report's source + external_id were used before, for a report with other content.
+
+    Nothing was written. ``reference`` is the task the earlier report belongs to.
+    """
+
+    def __init__(self, source: str, external_id: str, reference: str) -> None:
+        super().__init__(f"{source}/{external_id} already used for {reference}")
+        self.source = source
+        self.external_id = external_id
+        self.reference = reference
+
+
 async def create_task(
     db: Database, domain: Domain, report: NewReport, now: datetime
 ) -> CreateResult:
     """Accept a report: a new task, a linked duplicate, or the task it already made.
 
-    Raises ``RoutingError`` (with the offending field) when the report cannot be routed.
+    Raises ``RoutingError`` (with the offending field) when the report cannot be routed,
+    and ``ReplayConflict`` when its source + external_id were used for other content.
     """
     try:
         return await db.run(lambda conn: _create(conn, domain, report, now))
     except IntegrityError:
-        # Another instance stored the same source + external_id between our check and insert.
+        # The same source + external_id is stored already (perhaps by another request or
+        # instance a moment ago): the unique key undid this transaction.
         if report.external_id is None:
             raise
-        existing = await db.query(lambda conn: _existing_report(conn, domain, report))
-        if existing is None:
+        found = await db.query(lambda conn: _existing_report(conn, domain, report))
+        if found is None:
             raise
+        existing, same = found
+        if not same:
+            raise ReplayConflict(
+                report.source, report.external_id, existing.task.reference
+            ) from None
         return existing
 
 
@@ -160,7 +189,11 @@ def _create(conn: Connection, domain: Domain, report: NewReport, now: datetime) 
     return CreateResult(task=task, created=True)
 
 
-def _existing_report(conn: Connection, domain: Domain, report: NewReport) -> CreateResult | None:
+def _existing_report(
+    conn: Connection, domain: Domain, report: NewReport
+) -> tuple[CreateResult, bool] | None:
+    """The result the stored report with this source + external_id made, and whether
+    ``report`` has the same content (a resend) or not (a conflict)."""
     if report.external_id is None:
         return None
     row = conn.execute(
@@ -170,7 +203,28 @@ def _existing_report(conn: Connection, domain: Domain, report: NewReport) -> Cre
         return None
     task = load_task(conn, domain, row.task_id)
     assert task is not None  # reports cascade with their task
-    return CreateResult(task=task, created=False, duplicate_of=task.id if row.duplicate else None)
+    result = CreateResult(task=task, created=False, duplicate_of=task.id if row.duplicate else None)
+    return result, _same_content(conn, row, report)
+
+
+def _same_content(conn: Connection, row: Any, report: NewReport) -> bool:
+    """Whether ``report`` says what the stored report ``row`` said.
+
+    Content by its hash (reports from before it was kept: by type and place); contact
+    details against the stored contact row, unless none was kept or it was erased.
+    """
+    if row.content_hash is not None and report.content_hash is not None:
+        if row.content_hash != report.content_hash:
+            return False
+    elif (row.type, row.lat, row.lon) != (report.type, report.lat, report.lon):
+        return False
+    contact = conn.execute(_CONTACT_OF, {"report_id": row.id}).first()
+    if contact is None or contact.erased_at is not None:
+        return True
+    r = report.reporter
+    if r is None:
+        return False
+    return (contact.name, contact.email, contact.phone) == (r.name, r.email, r.phone)
 
 
 def _assign(
@@ -338,6 +392,7 @@ def _store_report(
             "source": report.source,
             "external_id": report.external_id,
             "duplicate": duplicate,
+            "content_hash": report.content_hash,
         },
     ).scalar_one()
     if report.reporter is not None:
@@ -445,6 +500,7 @@ class _Row:
 
 
 __all__ = [
+    "ReplayConflict",
     "create_task",
     "delivery_messages",
     "notify_rows",

@@ -34,6 +34,9 @@ class NewReport:
     raised_by_person: str | None = None
     # Who handed it to us, for the audit trail: 'intake:<key name>' or a person id.
     actor: str = "system"
+    # What makes a resend the same report (a hash, no personal data): a source +
+    # external_id seen before with other content is a conflict, not the old task.
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import json
 from aiohttp import web
 from pydantic import ValidationError
 
-from responder.commands.create import create_task
+from responder.commands.create import ReplayConflict, create_task
 from responder.domain.reference import parse_reference
 from responder.domain.routing import RoutingError
 from responder.domain.visibility import COUNCIL_WIDE
@@ -113,6 +113,14 @@ async def post_task(request: web.Request) -> web.Response:
         result = await create_task(request.app[db_key], domain, report, request.app[clock_key]())
     except RoutingError as exc:
         return _invalid([{"field": exc.field, "problem": exc.problem}])
+    except ReplayConflict as exc:
+        return error_response(
+            409,
+            "conflict",
+            f"external_id {exc.external_id!r} from source {exc.source!r} was already used"
+            f" for {exc.reference} with different content. Send the same content again to"
+            " get that task, or use a new external_id for a new report.",
+        )
     body_out = task_json(result.task)
     body_out["duplicate_of"] = result.duplicate_of
     status = 201 if result.created else 200

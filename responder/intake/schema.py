@@ -1,11 +1,16 @@
 """The intake body (DESIGN.md's public surface), validated into a ``NewReport``.
 
 Every problem is reported with the field it concerns. Values are not echoed back: some
-fields carry personal data, and the sender already has what it sent.
+fields carry personal data, and the sender already has what it sent. A field the body
+does not know (a misspelling, ``lng`` for ``lon``) is a problem too, named with the field
+it probably meant: silently dropping it would accept a report without what was sent.
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
+import json
 import re
 from typing import Annotated, Literal
 
@@ -69,7 +74,7 @@ class _NoNul(BaseModel):
 
 
 class Location(_NoNul):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     # Strict: a JSON number only. Lax mode would read true as 1.0 and "51.9" as 51.9.
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
@@ -77,7 +82,7 @@ class Location(_NoNul):
 
 
 class Reporter(_NoNul):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     name: _Text | None = None
     email: EmailStr | None = Field(default=None, max_length=320)
     phone: Annotated[str, Field(max_length=32), AfterValidator(normalise_phone)] | None = None
@@ -100,7 +105,7 @@ class Reporter(_NoNul):
 
 
 class IntakeBody(_NoNul):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     type: str = Field(min_length=1, max_length=64)
     description: str = Field(default="", max_length=5000)
     location: Location
@@ -129,7 +134,29 @@ class IntakeBody(_NoNul):
             reporter=reporter,
             raised_by="resident",
             actor=f"intake:{key_name}",
+            content_hash=self.content_hash(),
         )
+
+    def content_hash(self) -> str:
+        """What makes a resend of this report the same report, as a SHA-256 hex digest.
+
+        The report as normalised (type, description, location, photos, and the channels
+        the reporter asked for), independent of key order, spacing and case where those
+        mean nothing. The reporter's name, email and phone are left out, so no hash of
+        personal data outlives their erasure; a resend's contact details are compared
+        with the stored contact row instead (``commands.create``).
+        """
+        content = {
+            "type": self.type.strip().lower(),
+            "description": self.description.strip(),
+            "lat": self.location.lat,
+            "lon": self.location.lon,
+            "address": (self.location.address or "").strip() or None,
+            "photos": self.photos,
+            "updates": list(self.reporter.channels()) if self.reporter is not None else [],
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 _MESSAGES = {
@@ -156,10 +183,85 @@ def _field(loc: tuple) -> str:
     return path or "body"
 
 
+# Unknown fields listed one by one, at most; a name longer than this is shown cut short
+# (and gets no suggestion): the answer stays small whatever the body holds.
+MAX_UNKNOWN_LISTED = 10
+MAX_NAME_SHOWN = 64
+
+# Names clients are known to use for a field, and fields sent at the wrong level.
+_SYNONYMS = {
+    "lng": "lon",
+    "long": "lon",
+    "longitude": "lon",
+    "latitude": "lat",
+    "desc": "description",
+    "details": "description",
+    "category": "type",
+    "mobile": "phone",
+    "telephone": "phone",
+    "photo": "photos",
+    "images": "photos",
+}
+
+
+def _objects() -> dict[tuple[str, ...], type[BaseModel]]:
+    return {(): IntakeBody, ("location",): Location, ("reporter",): Reporter}
+
+
+def suggestion(parent: tuple[str, ...], name: str) -> str | None:
+    """The field an unknown ``name`` inside the object at ``parent`` most likely meant."""
+    if len(name) > MAX_NAME_SHOWN:
+        return None
+    objects = _objects()
+    here = list(objects[parent].model_fields) if parent in objects else []
+    wanted = name.strip().lower().replace("-", "_").replace(" ", "_")
+    wanted = _SYNONYMS.get(wanted, wanted)
+    if wanted in here and wanted != name:
+        return wanted
+    close = difflib.get_close_matches(wanted, here, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    # A field of another object sent here (``lat`` at the top, ``email`` in location).
+    elsewhere = {
+        ".".join((*path, field)): field
+        for path, model in objects.items()
+        if path != parent
+        for field in model.model_fields
+    }
+    for dotted, field in elsewhere.items():
+        if field == wanted:
+            return dotted
+    close = difflib.get_close_matches(wanted, list(elsewhere.values()), n=1, cutoff=0.8)
+    if close:
+        return next(dotted for dotted, field in elsewhere.items() if field == close[0])
+    return None
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= MAX_NAME_SHOWN else name[:MAX_NAME_SHOWN] + "…"
+
+
+def _unknown_field(loc: tuple) -> dict[str, str]:
+    parent, name = tuple(str(p) for p in loc[:-1]), str(loc[-1])
+    # An empty name cannot stand as a field: the problem is the object's that holds it.
+    field = ".".join((*parent, _shown(name))) if name else ".".join(parent) or "body"
+    problem = f"unknown field {_shown(name)!r}"
+    meant = suggestion(parent, name)
+    if meant is not None:
+        problem += f": did you mean {meant!r}?"
+    return {"field": field, "problem": problem}
+
+
 def problems_of(error: ValidationError) -> list[dict[str, str]]:
     problems = []
+    unknown = 0
     for e in error.errors(include_input=False, include_url=False):
         kind = e["type"]
+        if kind == "extra_forbidden":
+            unknown += 1
+            if unknown <= MAX_UNKNOWN_LISTED:
+                problems.append(_unknown_field(e["loc"]))
+            continue
         message = _MESSAGES.get(kind)
         if message is None:
             message = e["msg"].removeprefix("Value error, ")
@@ -180,4 +282,7 @@ def problems_of(error: ValidationError) -> list[dict[str, str]]:
             elif kind == "value_error" and "email" in str(e["loc"]):
                 message = "is not a valid email address"
         problems.append({"field": _field(e["loc"]), "problem": message})
+    if unknown > MAX_UNKNOWN_LISTED:
+        more = unknown - MAX_UNKNOWN_LISTED
+        problems.append({"field": "body", "problem": f"has {more} more unknown fields"})
     return problems

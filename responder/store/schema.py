@@ -157,6 +157,10 @@ reports = Table(
     Column("source", String(64), nullable=False),
     Column("external_id", String(200)),
     Column("duplicate", Boolean, nullable=False, default=False),
+    # SHA-256 (hex) of the report's content as intake normalised it, no personal data:
+    # the same source + external_id with other content is refused (409), not replayed.
+    # NULL for reports from chat and from before migration 0009.
+    Column("content_hash", String(64)),
     UniqueConstraint("source", "external_id"),
     # Repeat reports nearby: type, then a narrow band of latitude, then the time window.
     Index(None, "type", "lat", "received_at"),
