@@ -533,3 +533,37 @@ async def test_an_idle_dispatcher_waits_for_work_instead_of_spinning(bot):
     await bot.install("bob")
     await bot.report()
     await bot.card_for("bob")  # and a commit that owes something still wakes it at once
+
+
+# -- what each viewer's card lists (issue 16) -------------------------------------------------
+
+
+def _recent(card: dict) -> list[str]:
+    """The lines under the card's "Recent" heading."""
+    words = texts(card).split("\n")
+    return words[words.index("Recent") + 1 :] if "Recent" in words else []
+
+
+async def test_officers_see_what_people_did_and_managers_see_delivery_problems(bot):
+    await bot.install("bob", "alice")
+    reporter = {"name": "A Resident", "email": "a@example.com", "updates": ["email"]}
+    task = await bot.report(reporter=reporter)
+    await bot.card_for("bob")
+    await bot.settle()
+    # Without NOTIFY_API_KEY the reporter's email was recorded as not sent.
+    notes = [e.note or "" for e in await bot.rows(task_events)]
+    assert any("NOTIFY_API_KEY" in n for n in notes)
+    await bot.click("bob", "accept", task, version=1)
+
+    officer = (await bot.click("bob", "refresh", task, version=2))["value"]
+    lines = _recent(officer)
+    assert any("Accepted by Bob Warden" in line for line in lines)
+    assert not any("Notify" in line or "not sent" in line for line in lines), lines
+    assert "NOTIFY_API_KEY" not in texts(officer)
+
+    manager = (await bot.click("alice", "refresh", task, version=2))["value"]
+    lines = _recent(manager)
+    assert any("Accepted by Bob Warden" in line for line in lines)
+    problem = next(line for line in lines if "not sent" in line)
+    assert "The reporter's email ('received') was not sent" in problem
+    assert "ask whoever runs Responder" in problem and "NOTIFY_API_KEY" not in problem

@@ -11,13 +11,23 @@ from responder.cards.task_card import TaskView, outcome_choices, task_card
 from responder.domain.context import Domain
 from responder.domain.lifecycle import Action, Relation, Status, allowed_actions, relations
 from responder.domain.records import TaskRecord
-from responder.domain.vocabulary import EVENT_WORDS, outcome_words
-from responder.queries.tasks import load_task
-from responder.store.schema import people, task_events
+from responder.domain.vocabulary import (
+    DELIVERY_EVENTS,
+    EVENT_WORDS,
+    PEOPLE_EVENTS,
+    delivery_problem,
+    outcome_words,
+)
+from responder.queries.tasks import load_task, recent_events
+from responder.store.schema import people
 from responder.store.teams_state import teams_user_ids
 
 # Teams accepts at most 60 user ids in a card's refresh list.
 MAX_REFRESH_USERS = 60
+# The card lists three recent lines; a manager's are read from a few more, since
+# deliveries that worked are left out.
+MAX_RECENT = 3
+MAX_RECENT_READ = 12
 
 
 @dataclass(frozen=True)
@@ -107,27 +117,20 @@ def render(
             actions = [a for a in actions if a != Action.REASSIGN]
 
     outcomes = council.outcomes_for(task.type)
-    events = (
-        conn.execute(
-            select(
-                task_events.c.at,
-                task_events.c.action,
-                task_events.c.actor,
-                task_events.c.note,
-                task_events.c.data,
-            )
-            .where(task_events.c.task_id == task.id)
-            .order_by(task_events.c.id.desc())
-            .limit(3)
-        )
-    ).all()
-    recent = tuple(
-        (
-            e.at.astimezone(council.tz).strftime("%a %d %b %H:%M"),
-            _event_line(council, e.action, e.actor, e.note, _outcome(e, outcomes)),
-        )
-        for e in events
-    )
+    # Officers see what people did; the team's managers also see delivery problems, in
+    # words they can act on. Newest first, as on every card.
+    manager = Relation.TEAM_MANAGER in rel
+    wanted = PEOPLE_EVENTS | DELIVERY_EVENTS if manager else PEOPLE_EVENTS
+    lines: list[tuple[str, str]] = []
+    for e in recent_events(conn, task.id, sorted(wanted), limit=MAX_RECENT_READ):
+        if e.action in DELIVERY_EVENTS:
+            words = delivery_problem(e.action, e.note, e.data)
+            if words is None:
+                continue
+        else:
+            words = _event_line(council, e.action, e.actor, e.note, _outcome(e, outcomes))
+        lines.append((e.at.astimezone(council.tz).strftime("%a %d %b %H:%M"), words))
+    recent = tuple(lines[:MAX_RECENT])
 
     if viewer.person_id:
         audience = [viewer.person_id]

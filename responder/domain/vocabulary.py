@@ -86,6 +86,64 @@ EVENT_WORDS: dict[str, str] = {
     "photo": "Photo added",
 }
 
+# What people did: the only events an officer's card lists (no routing, delivery or
+# Notify lines; those are the system's, and problems among them are for managers).
+PEOPLE_EVENTS: frozenset[str] = frozenset(
+    {
+        "created",
+        "duplicate_linked",
+        "accept",
+        "start",
+        "update",
+        "complete",
+        "handback",
+        "reassign",
+        "assign",
+        "cancel",
+        "photo",
+    }
+)
+# Delivery lines: a task card not delivered, a resident's email or text not sent.
+DELIVERY_EVENTS: frozenset[str] = frozenset({"undelivered", "notify", "notify_status"})
+
+_MESSAGE_WORDS = {"email": "email", "sms": "text message"}
+_NOT_SET_UP = (
+    "GOV.UK Notify is not set up for Responder yet: ask whoever runs Responder to add "
+    "the council's Notify API key"
+)
+
+
+def delivery_problem(action: str, note: str | None, data: object) -> str | None:
+    """A delivery problem in words a manager can act on; None for a delivery that worked.
+
+    ``note`` and ``data`` are the history event's (commands/notify_records.py,
+    commands/receipts.py, commands/delivery_log.py).
+    """
+    note = (note or "").strip()
+    if action == "undelivered":
+        return f"{note.rstrip('.')}. Ask them to add the Responder app in Teams."
+    if action not in ("notify", "notify_status") or not isinstance(data, dict):
+        return None
+    status = str(data.get("status") or "")
+    message = _MESSAGE_WORDS.get(str(data.get("channel")), "message")
+    event = str(data.get("event") or "").replace("_", " ").replace("-", " ")
+    what = f"The reporter's {message}" + (f" ('{event}')" if event else "")
+    if action == "notify" and status == "not-sent":
+        detail = note.partition(" not sent: ")[2] or note
+        if "NOTIFY_API_KEY" in detail:
+            why = _NOT_SET_UP
+        elif detail.startswith("the reporter gave no"):
+            why = f"{detail}, so there is nothing to do"
+        else:
+            why = detail
+        return f"{what} was not sent: {why}."
+    if action == "notify_status" and status.endswith("failure"):
+        after = note.partition("; ")[2]
+        words = f"{what} could not be delivered ({status.replace('-', ' ')})"
+        return f"{words}; {after}." if after else f"{words}."
+    return None
+
+
 # Councillors: the events a case's history shows, in words. The rest (hand-back reasons,
 # reassignments, routing, delivery) is internal detail. Officers' names are left out.
 PUBLIC_EVENT_WORDS: dict[str, str] = {
@@ -159,6 +217,7 @@ def outcome_list(outcomes: Iterable[OutcomeWords]) -> str:
 
 __all__ = [
     "DEFAULT_OUTCOMES",
+    "DELIVERY_EVENTS",
     "EVENT_WORDS",
     "NOTE_MAX",
     "NOTE_TOO_LONG",
@@ -166,6 +225,7 @@ __all__ = [
     "OUTCOME_NAME_MAX",
     "OUTCOME_RESIDENT_MAX",
     "OVERDUE_WORDS",
+    "PEOPLE_EVENTS",
     "PUBLIC_EVENT_WORDS",
     "RAISE_DESCRIPTION_MAX",
     "RAISE_LOCATION_MAX",
@@ -174,6 +234,7 @@ __all__ = [
     "RESIDENT_STATUS_WORDS",
     "STATUS_WORDS",
     "Audience",
+    "delivery_problem",
     "OutcomeWords",
     "outcome_list",
     "outcome_words",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import Connection, bindparam, select
 
 from responder.domain.context import Domain
@@ -17,6 +20,25 @@ def load_task(conn: Connection, domain: Domain, task_id: int) -> TaskRecord | No
     """The task as it is now (whoever asks: callers decide visibility, see queries.cases)."""
     row = conn.execute(_LOAD_TASK, {"id": task_id}).first()
     return TaskRecord.from_row(row, domain.prefix) if row is not None else None
+
+
+def recent_events(
+    conn: Connection, task_id: int, actions: Sequence[str], limit: int
+) -> Sequence[Any]:
+    """The task's latest events of these ``actions``, newest first (at, action, actor,
+    note, data): filtered in SQL, so system lines never push people's out of the limit."""
+    return conn.execute(
+        select(
+            task_events.c.at,
+            task_events.c.action,
+            task_events.c.actor,
+            task_events.c.note,
+            task_events.c.data,
+        )
+        .where(task_events.c.task_id == task_id, task_events.c.action.in_(sorted(actions)))
+        .order_by(task_events.c.at.desc(), task_events.c.id.desc())
+        .limit(limit)
+    ).all()
 
 
 async def task_history(db: Database, task_id: int) -> list[EventRecord]:
