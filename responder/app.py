@@ -32,6 +32,7 @@ from responder.jobs.dispatcher import Dispatcher
 from responder.jobs.scheduler import Cron, Every, Job, Scheduler
 from responder.notify import receipts
 from responder.notify.sender import NotifySender
+from responder.pages import routes as page_routes
 from responder.settings import CREDENTIAL_NAMES, AuthType, Settings
 from responder.store.db import Database
 from responder.store.migrate import upgrade
@@ -185,6 +186,7 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
 
     app.add_routes(receipts.routes(settings.notify_callback_token, db, council, clock))
     app.add_routes(photo_files.routes(db))
+    app.add_routes(page_routes(council))  # /privacy and /terms, linked from the app package
 
     async def database(app: web.Application):
         await upgrade(db)

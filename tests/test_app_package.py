@@ -20,7 +20,9 @@ from responder.apppackage import (
     build_manifest,
     build_package,
     manifest_problems,
+    package_problems,
 )
+from responder.apppackage.build import describe
 from responder.config import load_council
 from responder.settings import Settings
 
@@ -192,6 +194,110 @@ def test_domains_developer_and_names_come_from_the_council(settings, council):
     for role in ("Officers", "Councillors", "Managers"):
         assert role in manifest["description"]["full"]
     assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
+
+
+def test_description_names_the_councils_own_task_types(settings, council):
+    full = build_manifest(settings, council)["description"]["full"]
+    assert full.startswith("Responder brings Sample Borough Council's street-care work into Teams.")
+    # The example's first twelve task types, in file order, then a count of the rest.
+    assert (
+        "(fly-tipping, discarded needles or syringes, graffiti, litter, dog fouling, broken "
+        "glass, dead animal, overflowing litter bin, grass needs cutting, overgrown hedge or "
+        "vegetation, damaged play equipment, damaged bench and 2 more)"
+    ) in full
+    # Nothing another council might not do: the template's own examples are gone.
+    for word in ("arborists", "verges", "wardens"):
+        assert word not in full
+    assert len(full) <= 4000
+
+
+def test_description_of_a_council_with_few_or_many_task_types(settings, tmp_path):
+    def only(types):
+        def change(d):
+            d["task_types"] = [
+                {"code": f"t{i}", "name": name, "service": "trees", "priority": "normal"}
+                for i, name in enumerate(types)
+            ]
+            d["rules"] = []
+            d["digest"].pop("escalate_unaccepted_after_minutes", None)
+
+        return change
+
+    one = load_council(write_council(tmp_path, only(["Fallen tree"])))
+    assert "Officers get each new task (fallen tree) as a card" in describe(one)
+
+    two = load_council(write_council(tmp_path, only(["CCTV fault", "Pothole"])))
+    assert "(CCTV fault and pothole)" in describe(two)
+
+    many = load_council(write_council(tmp_path, only([f"Kind {i}" for i in range(71)])))
+    manifest = build_manifest(settings, many)
+    assert "kind 11 and 59 more)" in manifest["description"]["full"]
+    if SCHEMA.is_file():
+        assert manifest_problems(manifest, SCHEMA) == []
+
+
+def test_the_councils_own_description(settings, tmp_path):
+    text = "Report & track street problems for Testshire <b>Council</b>. " * 90  # > 4000
+    path = write_council(tmp_path, lambda d: d["council"].__setitem__("app_description", text))
+    manifest = build_manifest(settings, load_council(path))
+    full = manifest["description"]["full"]
+    assert full.startswith("Report & track street problems for Testshire <b>Council</b>.")
+    assert len(full) <= 4000 and full.endswith("…")  # shortened to fit, as the name is
+    if SCHEMA.is_file():
+        assert manifest_problems(manifest, SCHEMA) == []
+
+
+def test_the_councils_own_privacy_and_terms_pages(settings, tmp_path):
+    privacy = "https://www.sample-borough.gov.uk/privacy/responder"
+    terms = "https://www.sample-borough.gov.uk/terms-of-use"
+
+    def change(d):
+        d["council"]["privacy_url"] = privacy
+        d["council"]["terms_url"] = terms
+
+    council = load_council(write_council(tmp_path, change))
+    manifest = build_manifest(settings, council)
+    assert manifest["developer"]["privacyUrl"] == privacy
+    assert manifest["developer"]["termsOfUseUrl"] == terms
+    assert manifest["developer"]["websiteUrl"] == f"https://{PUBLIC_HOST}/"
+    assert manifest["validDomains"] == [PUBLIC_HOST]
+    assert package_problems(settings, council) == []
+    if SCHEMA.is_file():
+        assert manifest_problems(manifest, SCHEMA) == []
+
+    only_terms = load_council(
+        write_council(tmp_path, lambda d: d["council"].__setitem__("terms_url", terms))
+    )
+    developer = build_manifest(settings, only_terms)["developer"]
+    assert developer["privacyUrl"] == f"https://{PUBLIC_HOST}/privacy"
+    assert developer["termsOfUseUrl"] == terms
+
+
+@pytest.mark.parametrize(
+    "url", ["http://www.sample-borough.gov.uk/privacy", "www.sample-borough.gov.uk", "https://"]
+)
+def test_a_council_page_that_is_not_https_is_refused(settings, tmp_path, url):
+    path = write_council(tmp_path, lambda d: d["council"].__setitem__("privacy_url", url))
+    council = load_council(path)
+    [problem] = package_problems(settings, council)
+    assert problem.startswith(
+        f"council.privacy_url must be an https:// address for a Teams app package, got {url!r}"
+    )
+    with pytest.raises(AppPackageError):
+        build_package(settings, council, tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_the_linked_pages_are_served(settings, council):
+    """What the manifest links to by default is what responder/pages.py serves."""
+    from responder.pages import routes
+
+    manifest = build_manifest(settings, council)
+    served = {route.path for route in routes(council)}
+    for key in ("privacyUrl", "termsOfUseUrl"):
+        url = manifest["developer"][key]
+        assert url.startswith(f"https://{PUBLIC_HOST}/")
+        assert url.removeprefix(f"https://{PUBLIC_HOST}") in served
 
 
 def test_a_trailing_slash_and_a_port_in_public_url(settings, tmp_path):

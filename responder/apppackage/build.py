@@ -9,6 +9,11 @@ a test checks it is byte-identical). Its placeholders use the Microsoft 365 Agen
 - ``APP_ID``: the Teams app's own id (a GUID; defaults to the bot's id),
 - ``PUBLIC_URL`` / ``PUBLIC_HOST``: ``council.public_url`` and its host,
 - ``COUNCIL_NAME``: ``council.name``.
+
+Then the council file has its say: ``developer.privacyUrl`` and ``termsOfUseUrl`` are
+``council.privacy_url`` / ``terms_url`` when the council has its own pages (else Responder's
+``/privacy`` and ``/terms``, see responder/pages.py), and ``description.full`` is
+``council.app_description`` or one made from the council's name and its task types.
 """
 
 from __future__ import annotations
@@ -99,6 +104,38 @@ def _fill(value: Any, substitute: Callable[[str], str]) -> Any:
     return value
 
 
+# The task types named in the description, at most: a council with 70 gets "and 58 more".
+_DESCRIBED_TYPES = 12
+
+
+def _in_a_sentence(name: str) -> str:
+    """ "Fly-tipping" -> "fly-tipping", but "CCTV fault" stays as it is."""
+    return name[0].lower() + name[1:] if name[1:2].islower() else name
+
+
+def describe(council: Council) -> str:
+    """The app's full description: the council's name and the kinds of work it handles."""
+    name = council.info.name
+    types = [_in_a_sentence(t.name) for t in council.file.task_types]
+    shown = types[:_DESCRIBED_TYPES]
+    rest = len(types) - len(shown)
+    if rest:
+        kinds = f"{', '.join(shown)} and {rest} more"
+    elif len(shown) > 1:
+        kinds = f"{', '.join(shown[:-1])} and {shown[-1]}"
+    else:
+        kinds = shown[0]
+    return (
+        f"Responder brings {name}'s street-care work into Teams. Officers get each new task "
+        f"({kinds}) as a card on Teams mobile, and accept, start, update (with photos), "
+        "complete or hand it back from there. Councillors ask for the status of their cases, "
+        "look up a case, raise a task for their ward and are told when their cases move. "
+        "Managers get a daily digest in their team, escalations when urgent work sits "
+        "unaccepted, and can reassign a task from its card. Residents who reported an issue "
+        "are kept informed by email or text message."
+    )
+
+
 def build_manifest(
     settings: Settings,
     council: Council,
@@ -120,6 +157,13 @@ def build_manifest(
         return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
     manifest = _fill(manifest, substitute)
+    developer = manifest.setdefault("developer", {})
+    if council.info.privacy_url:
+        developer["privacyUrl"] = council.info.privacy_url
+    if council.info.terms_url:
+        developer["termsOfUseUrl"] = council.info.terms_url
+    description = manifest.setdefault("description", {})
+    description["full"] = council.info.app_description or describe(council)
     for (section, key), limit in _LIMITS.items():
         part = manifest.get(section)
         if isinstance(part, dict) and isinstance(part.get(key), str):
@@ -155,6 +199,13 @@ def package_problems(
             problems.append(
                 f"council.public_url must be an https:// address for a Teams app package, "
                 f"got {public_url!r}{where}"
+            )
+    for key in ("privacy_url", "terms_url"):
+        url = getattr(council.info, key)
+        if url and (urlsplit(url).scheme != "https" or not urlsplit(url).hostname):
+            problems.append(
+                f"council.{key} must be an https:// address for a Teams app package, "
+                f"got {url!r}{where}"
             )
     return problems
 
