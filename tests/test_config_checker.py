@@ -233,6 +233,19 @@ def test_a_ward_file_without_name_says_which_property_to_name(tmp_path, capsys):
     )
 
 
+def test_an_ons_file_in_national_grid_gets_both_answers_in_one_run(tmp_path, capsys):
+    wards = ons_wards()
+    each_position(wards, lambda p: [600_000 + p[0] * 1000, 224_000 + p[1] * 1000])
+    status, problems = check_config(council_file(tmp_path, wards=wards), capsys)
+    assert status == 1
+    assert problems == [
+        "wards: the wards in 'wards.geojson' have no 'name' property; name the one "
+        "holding the ward's name, e.g. wards: {file: wards.geojson, name_property: WD23NM} "
+        "(the properties there are: WD23CD, WD23NM)",
+        f"wards: every ward in 'wards.geojson': {BNG_ADVICE}",
+    ]
+
+
 def test_an_unknown_name_property_lists_the_properties_there(tmp_path, capsys):
     def name_property(data: dict) -> None:
         data["wards"] = {"file": "wards.geojson", "name_property": "WD23MN"}

@@ -70,17 +70,18 @@ def load_wards(
     if problem is not None:
         return [], None if features is None else [], [problem]
     assert features is not None
-    problem = _name_property_missing(source, features)
-    if problem is not None:
-        return [], None, [problem]
-
+    # Without the name property the shapes are still checked, so one run tells a new user
+    # both "name_property: WD23NM" and "reproject from the National Grid".
+    missing = _name_property_missing(source, features)
     found: list[_Feature] = []
-    problems: list[str] = []
+    problems = [missing] if missing else []
     for i, feature in enumerate(features):
-        read, feature_problems = _read_feature(i, feature, source.name_property)
+        read, feature_problems = _read_feature(i, feature, source.name_property, not missing)
         found.append(read)
         problems += feature_problems
     problems += _axes_problems(found, source.file, at)
+    if missing:
+        return [], None, problems  # None: ward names unknown, so references go unchecked
     problems += _overlaps([f for f in found if f.name is not None and f.geometry is not None])
     named = [
         (f"wards[{f.index}].properties.{source.name_property}", f.name) for f in found if f.name
@@ -142,7 +143,10 @@ def _likely_name(properties: Sequence[str]) -> str:
     return properties[0]
 
 
-def _read_feature(i: int, feature: Any, name_property: str) -> tuple[_Feature, list[str]]:
+def _read_feature(
+    i: int, feature: Any, name_property: str, named: bool = True
+) -> tuple[_Feature, list[str]]:
+    """The feature read, and its problems; ``named``: whether its name can be expected."""
     at = f"wards[{i}]"
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         return _Feature(i, None, None), [f"{at}: should be a GeoJSON Feature, got {shown(feature)}"]
@@ -150,7 +154,10 @@ def _read_feature(i: int, feature: Any, name_property: str) -> tuple[_Feature, l
     name = properties.get(name_property) if isinstance(properties, dict) else None
     problems = []
     if not isinstance(name, str) or not name.strip():
-        problems.append(f"{at}.properties.{name_property}: every ward needs a name, got {name!r}")
+        if named:
+            problems.append(
+                f"{at}.properties.{name_property}: every ward needs a name, got {name!r}"
+            )
         name = None
     geometry, axes, geometry_problems = _read_geometry(
         f"{at}.geometry", feature.get("geometry"), name
