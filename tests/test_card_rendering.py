@@ -8,8 +8,9 @@ e.g. ``officer-task-started`` or ``manager-escalation``.
 tests/render/render.mjs then renders each with Microsoft's ``adaptivecards`` renderer (npm,
 pinned in tests/render/package.json) in headless Chromium (Debian's ``/usr/bin/chromium``,
 or ``$CHROMIUM``), with Teams' own host configs and container CSS for the light and the dark
-theme (from the ``adaptivecards-designer`` package: "Microsoft Teams - Light/Dark"), and
-checks, with every show card opened in turn:
+theme (from the ``adaptivecards-designer`` package: "Microsoft Teams - Light/Dark"; Liberation
+Sans stands in for Segoe UI), and checks, with every show card and the overflow menu ("...")
+opened in turn:
 
 - (a) no action button's label is cut short (ellipsis, overflow, pushed outside the card),
   and no action is left out for being beyond the host's maxActions;
