@@ -23,7 +23,7 @@ from responder.apppackage import (
     package_problems,
 )
 from responder.apppackage.build import describe
-from responder.config import load_council
+from responder.config import ConfigError, load_council
 from responder.settings import Settings
 
 RESPONDER = Path(sys.executable).with_name("responder")
@@ -237,14 +237,22 @@ def test_description_of_a_council_with_few_or_many_task_types(settings, tmp_path
 
 
 def test_the_councils_own_description(settings, tmp_path):
-    text = "Report & track street problems for Testshire <b>Council</b>. " * 90  # > 4000
+    text = ("Report & track street problems for Testshire <b>Council</b>. " * 70)[:4000]
     path = write_council(tmp_path, lambda d: d["council"].__setitem__("app_description", text))
     manifest = build_manifest(settings, load_council(path))
-    full = manifest["description"]["full"]
-    assert full.startswith("Report & track street problems for Testshire <b>Council</b>.")
-    assert len(full) <= 4000 and full.endswith("…")  # shortened to fit, as the name is
+    assert manifest["description"]["full"] == text  # as given: JSON needs no escaping
     if SCHEMA.is_file():
         assert manifest_problems(manifest, SCHEMA) == []
+
+    too_long = write_council(
+        tmp_path, lambda d: d["council"].__setitem__("app_description", text + "x")
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_council(too_long)
+    assert any(
+        p.startswith("council.app_description: should have at most 4000 characters")
+        for p in refused.value.problems
+    ), refused.value.problems
 
 
 def test_the_councils_own_privacy_and_terms_pages(settings, tmp_path):
