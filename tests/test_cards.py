@@ -320,7 +320,7 @@ def test_completed_task_shows_its_outcome_and_offers_nothing():
     card = build(view_for(task, "ann"))  # past due, but closed: not overdue
     assert executes(card) == []
     shown = texts(card)
-    assert "\u2705 Completed (On private land)" in shown
+    assert "\u2705 Done (On private land)" in shown
     assert "Overdue" not in all_text(card)
     assert not [n for n in nodes(card) if "color" in n]
     assert "Closed Thu 5 Mar, 10:00" in shown

@@ -53,6 +53,9 @@ async def click(bot: Bot, person: str, verb: str, data: dict) -> dict:
     return body["value"]
 
 
+DATE = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2}( \d{4})?, \d\d:\d\d"
+
+
 # -- my cases ----------------------------------------------------------------------------
 
 
@@ -122,7 +125,30 @@ async def test_ward_summary_counts_match_the_tasks(bot, phrase):
         for f in block["facts"]
     }
     assert facts["Fly-tipping"] == "2" and facts["Graffiti"] == "1"
-    assert facts["With an officer"] == "3"
+    assert facts["Assigned, not yet accepted"] == "3"
+
+
+async def test_ward_summary_counts_each_open_task_once(bot):
+    made = [await bot.report("fly-tipping", at=(51.9051 + i * 0.001, 0.8873)) for i in range(4)]
+    owner = {t["id"]: t["assignee"] for t in made}
+    await click(bot, owner[made[0]["id"]], "accept", {"taskId": made[0]["id"], "version": 1})
+    await click(bot, owner[made[1]["id"]], "accept", {"taskId": made[1]["id"], "version": 1})
+    await click(bot, owner[made[1]["id"]], "start", {"taskId": made[1]["id"], "version": 2})
+    _, [card] = await ask(bot, "cllr-hughes", "what's open in Northgate")
+    by_status = next(
+        block["facts"]
+        for i, block in enumerate(card["body"])
+        if block["type"] == "FactSet" and card["body"][i - 1].get("text") == "By status"
+    )
+    counts = {f["title"]: int(f["value"]) for f in by_status}
+    # Each open task in exactly one line ("With an officer" used to include the accepted).
+    assert counts == {
+        "Assigned, not yet accepted": 2,
+        "Accepted, not yet started": 1,
+        "Being worked on": 1,
+    }
+    assert "Northgate: 4 open cases" in words(card)
+    assert sum(counts.values()) == 4
 
 
 async def test_ward_they_do_not_represent_is_refused(bot):
@@ -150,6 +176,13 @@ async def test_case_card_shows_public_history_only(bot):
         assert "Reported" in text and "Accepted by the team" in text
         assert "back hurts" not in text and "Bob" not in text  # internal detail stays in
         assert "Follow" in text
+        # Newest first, as on the officers' cards, in the one date format.
+        history = text.split("\n")[text.split("\n").index("History") + 1 :]
+        firsts = [h for h in history if "Accepted by the team" in h or h.endswith("Reported")]
+        assert "Accepted by the team" in firsts[0] and firsts[-1].endswith("Reported")
+        assert re.match(
+            r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2}, \d\d:\d\d · ", firsts[0]
+        )
 
 
 async def test_case_outside_their_wards_is_not_found(bot):

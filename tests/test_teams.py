@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 
@@ -541,7 +542,8 @@ async def test_an_idle_dispatcher_waits_for_work_instead_of_spinning(bot):
 def _recent(card: dict) -> list[str]:
     """The lines under the card's "Recent" heading."""
     words = texts(card).split("\n")
-    return words[words.index("Recent") + 1 :] if "Recent" in words else []
+    after = words[words.index("Recent") + 1 :] if "Recent" in words else []
+    return [w for w in after if " · " in w]
 
 
 async def test_officers_see_what_people_did_and_managers_see_delivery_problems(bot):
@@ -567,3 +569,31 @@ async def test_officers_see_what_people_did_and_managers_see_delivery_problems(b
     problem = next(line for line in lines if "not sent" in line)
     assert "The reporter's email ('received') was not sent" in problem
     assert "ask whoever runs Responder" in problem and "NOTIFY_API_KEY" not in problem
+
+
+DATE = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2}( \d{4})?, \d\d:\d\d"
+
+
+async def test_history_in_plain_words_newest_first_in_one_date_format(bot):
+    await bot.install("bob", "carol")
+    task = await bot.report()
+    await bot.card_for("bob")
+    await bot.click("bob", "handback", task, version=1, reason="Needs a van")
+    [carols] = await bot.card_for("carol")
+    lines = _recent(carols.card)
+    assert " · Assigned to Carol Warden" in lines[0]  # newest first
+    assert lines[1].endswith(" · Handed back by Bob Warden: Needs a van")
+    assert lines[-1].endswith(" · Reported")
+    for line in lines:
+        assert re.match(DATE + " · ", line), line
+    due = next(w for w in texts(carols.card).split("\n") if w.startswith("Due "))
+    assert re.match("Due " + DATE, due), due
+
+    listed = await bot.click("carol", "open", task, version=2)
+    assert listed["statusCode"] == 200
+    await bot.say("carol", "my tasks")
+    [mine] = await bot.connector.wait_for(
+        lambda r: r.card is not None and "Your open tasks" in texts(r.card)
+    )
+    row = next(w for w in texts(mine.card).split("\n") if "priority" in w)
+    assert re.fullmatch(r"High priority · Assigned to you · Due " + DATE, row), row

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from responder.cards.common import when
 from responder.cards.task_card import TaskView, outcome_choices, task_card
 from responder.domain.context import Domain
 from responder.domain.lifecycle import Action, Relation, Status, allowed_actions, relations
@@ -48,12 +49,21 @@ class Viewer:
 
 
 def _event_line(
-    council, action: str, actor: str, note: str | None, outcome: str | None = None
+    council,
+    action: str,
+    actor: str,
+    note: str | None,
+    outcome: str | None = None,
+    data: object = None,
 ) -> str:
-    """'Completed (Cleared) by Bob Warden: note': the event in staff words."""
+    """'Done (Cleared / fixed) by Bob Warden: note', 'Assigned to Carol Warden': the event
+    in staff words."""
     words = EVENT_WORDS.get(action, action.replace("_", " ").capitalize())
     if outcome is not None:
         words += f" ({outcome})"
+    to = data.get("to") if isinstance(data, dict) else None
+    if action in ("assign", "reassign") and isinstance(to, str):
+        words += f" to {_name(council, to)}"
     person = council.person(actor)
     who = f" by {person.name}" if person else ""
     return f"{words}{who}" + (f": {note}" if note else "")
@@ -128,8 +138,9 @@ def render(
             if words is None:
                 continue
         else:
-            words = _event_line(council, e.action, e.actor, e.note, _outcome(e, outcomes))
-        lines.append((e.at.astimezone(council.tz).strftime("%a %d %b %H:%M"), words))
+            outcome = _outcome(e, outcomes)
+            words = _event_line(council, e.action, e.actor, e.note, outcome, e.data)
+        lines.append((when(e.at.astimezone(council.tz), now), words))
     recent = tuple(lines[:MAX_RECENT])
 
     if viewer.person_id:

@@ -147,7 +147,7 @@ class CaseView:
     lat: float
     lon: float
     photos: tuple[str, ...]
-    history: tuple[tuple[str, str], ...]  # (when, what), oldest first
+    history: tuple[tuple[str, str], ...]  # (when, what), newest first
     following: bool
     notice: str | None = None
 

@@ -172,20 +172,9 @@ def _timing(view: TaskView) -> str:
 
 def status_text(view: TaskView) -> str:
     """Where the task stands, in words."""
-    who = view.assignee_name or "an officer"
-    status = view.task.status
-    if status is Status.UNASSIGNED:
-        return f"Waiting for someone in {view.team_name} to accept"
-    if status is Status.ASSIGNED:
-        return f"Assigned to {who}"
-    if status is Status.ACCEPTED:
-        return f"Accepted by {who}"
-    if status is Status.IN_PROGRESS:
-        return f"In progress – {who}"
-    if status is Status.COMPLETED:
-        outcome = _outcome_title(view)
-        return f"Completed ({outcome})" if outcome else "Completed"
-    return "Cancelled"
+    return vocabulary.status_line(
+        view.task.status.value, view.assignee_name, view.team_name, _outcome_title(view)
+    )
 
 
 def _outcome_title(view: TaskView) -> str | None:

@@ -31,7 +31,13 @@ from responder.domain.lifecycle import OPEN_STATUSES, Status
 from responder.domain.records import TaskRecord
 from responder.domain.reference import parse_reference
 from responder.domain.visibility import Scope, scope_of
-from responder.domain.vocabulary import STATUS_WORDS, outcome_words
+from responder.domain.vocabulary import (
+    STATUS_WORDS,
+    WARD_STATUS_WORDS,
+    outcome_words,
+    priority_words,
+    status_line,
+)
 from responder.queries import cases
 from responder.queries.tasks import open_tasks_for
 from responder.store.db import Database
@@ -150,7 +156,7 @@ class Chat:
         view = WardView(
             ward=ward,
             open_total=summary.open_total,
-            by_status=tuple((STATUS_WORDS[s], n) for s, n in summary.by_status),
+            by_status=tuple((WARD_STATUS_WORDS[s], n) for s, n in summary.by_status),
             by_type=tuple((self._type_name(t), n) for t, n in summary.by_type),
             overdue_total=summary.overdue_total,
             overdue=tuple(self._row(t, now) for t in summary.overdue),
@@ -244,8 +250,8 @@ class Chat:
                 reference=t.reference,
                 type_name=self._type_name(t.type),
                 priority=t.priority,
-                status_text=t.status.value.replace("_", " "),
-                due_text=f"due {when(t.due_at.astimezone(council.tz), now)}",
+                status_text=status_line(t.status.value, "you"),
+                due_text=f"Due {when(t.due_at.astimezone(council.tz), now)}",
                 overdue=t.due_at < now,
                 address=t.address or f"{t.lat:.5f}, {t.lon:.5f}",
                 task_id=t.id,
@@ -320,7 +326,7 @@ class Chat:
             ("Where", task.address or f"{task.lat:.5f}, {task.lon:.5f}"),
             ("Ward", task.ward),
             ("Team", team.name if team else task.team),
-            ("Priority", task.priority),
+            ("Priority", priority_words(task.priority)),
             ("Reported", when(task.created_at.astimezone(tz), now)),
         ]
         if is_open:

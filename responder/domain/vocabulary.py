@@ -54,9 +54,43 @@ STATUS_WORDS: dict[str, str] = {
     "assigned": "With an officer",
     "accepted": "Accepted",
     "in_progress": "In progress",
-    "completed": "Completed",
+    "completed": "Done",
     "cancelled": "Cancelled",
 }
+
+# A ward at a glance: each open task counted once, so the counts add up to the open total.
+WARD_STATUS_WORDS: dict[str, str] = {
+    "unassigned": "Waiting for an officer",
+    "assigned": "Assigned, not yet accepted",
+    "accepted": "Accepted, not yet started",
+    "in_progress": "Being worked on",
+}
+
+
+def status_line(
+    status: str,
+    who: str | None = None,
+    team: str | None = None,
+    outcome: str | None = None,
+) -> str:
+    """Where a task stands, for staff: 'Assigned to Bob Warden', 'Done (Cleared / fixed)'.
+
+    ``who``: the assignee's name (or "you"); ``team``: the team's name; ``outcome``: the
+    completion's outcome in the council's words.
+    """
+    person = who or "an officer"
+    if status == "unassigned":
+        return f"Waiting for someone in {team} to accept" if team else STATUS_WORDS[status]
+    if status == "assigned":
+        return f"Assigned to {person}"
+    if status == "accepted":
+        return f"Accepted by {person}"
+    if status == "in_progress":
+        return f"In progress – {person}"
+    if status == "completed":
+        return f"Done ({outcome})" if outcome else "Done"
+    return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+
 
 # Residents: Notify's ((status)), inside a sentence.
 RESIDENT_STATUS_WORDS: dict[str, str] = {
@@ -77,7 +111,7 @@ EVENT_WORDS: dict[str, str] = {
     "accept": "Accepted",
     "start": "Started",
     "update": "Update",
-    "complete": "Completed",
+    "complete": "Done",
     "handback": "Handed back",
     "reassign": "Reassigned",
     "assign": "Assigned",
@@ -153,7 +187,7 @@ PUBLIC_EVENT_WORDS: dict[str, str] = {
     "start": "Work started",
     "update": "Update",
     "photo": "Photo added",
-    "complete": "Completed",
+    "complete": "Done",
     "cancel": "Cancelled",
 }
 
@@ -233,6 +267,7 @@ __all__ = [
     "REASON_TOO_LONG",
     "RESIDENT_STATUS_WORDS",
     "STATUS_WORDS",
+    "WARD_STATUS_WORDS",
     "Audience",
     "delivery_problem",
     "OutcomeWords",
@@ -240,4 +275,5 @@ __all__ = [
     "outcome_words",
     "priority_words",
     "resident_words",
+    "status_line",
 ]

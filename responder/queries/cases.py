@@ -201,7 +201,8 @@ def public_history(
     limit: int = 8,
     outcomes: Sequence[OutcomeWords] = DEFAULT_OUTCOMES,
 ) -> list[PublicEvent]:
-    """The latest public events, oldest first (a phone card shows a handful).
+    """The latest public events, newest first, as every card lists history (a phone card
+    shows a handful).
 
     ``outcomes``: the task's service's (``Council.outcomes_for``), for the council's words.
     """
@@ -212,9 +213,10 @@ def public_history(
         .limit(limit)
     ).all()
     events = []
-    for r in reversed(rows):
+    for r in rows:
         words = _public_words(r.action, r.note)
         if r.action == "complete" and isinstance(r.data, dict) and r.data.get("outcome"):
-            words = f"Completed ({outcome_words(outcomes, r.data['outcome'], 'councillor')})"
+            outcome = outcome_words(outcomes, r.data["outcome"], "councillor")
+            words = f"{PUBLIC_EVENT_WORDS['complete']} ({outcome})"
         events.append(PublicEvent(r.at, words))
     return events
