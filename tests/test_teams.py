@@ -596,4 +596,6 @@ async def test_history_in_plain_words_newest_first_in_one_date_format(bot):
         lambda r: r.card is not None and "Your open tasks" in texts(r.card)
     )
     row = next(w for w in texts(mine.card).split("\n") if "priority" in w)
-    assert re.fullmatch(r"High priority · Assigned to you · Due " + DATE, row), row
+    assert re.fullmatch(
+        r"High priority · Assigned to you · Due " + DATE + r" · due in \d+ h( \d+ min)?", row
+    ), row

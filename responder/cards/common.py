@@ -49,6 +49,30 @@ def priority_label(name: str, rank: int, count: int) -> str:
     return f"{sign} {words}" if sign else words
 
 
+def duration(minutes: int) -> str:
+    """'3 days 4 h', '5 h 10 min', '25 min'."""
+    days, rest = divmod(max(0, minutes), 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {mins} min" if mins else "")
+    return f"{mins} min"
+
+
+def due_relative(due: datetime, now: datetime) -> str:
+    """How the due time stands from ``now``: 'due in 3 h' or '2 h 10 min late'.
+
+    Cards are rendered afresh when opened (refresh), so this is current when read.
+    """
+    seconds = (due - now).total_seconds()
+    if seconds >= 0:
+        minutes = int(seconds // 60)
+        return f"due in {duration(minutes)}" if minutes else "due in under a minute"
+    minutes = int(-seconds // 60)
+    return f"{duration(minutes)} late" if minutes else "under a minute late"
+
+
 def execute(verb: str, data: dict[str, Any], title: str | None = None) -> ExecuteAction:
     """An Action.Execute: Teams sends ``verb`` and ``data`` (plus any inputs) to the bot."""
     return ExecuteAction(verb=verb, data=dict(data), title=title)

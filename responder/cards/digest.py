@@ -25,7 +25,15 @@ from microsoft_teams.cards import (
     TextBlock,
 )
 
-from responder.cards.common import WARNING_SIGN, execute, line, priority_label, to_dict, when
+from responder.cards.common import (
+    WARNING_SIGN,
+    duration,
+    execute,
+    line,
+    priority_label,
+    to_dict,
+    when,
+)
 from responder.cards.escape import text
 from responder.config.model import Council
 from responder.domain.digest import Digest
@@ -79,16 +87,7 @@ def in_time_text(completed_in_time: int, completed: int) -> str:
 
 def late_text(due_at: datetime, now: datetime) -> str:
     """How long past its due time: '3 days 4 h', '5 h 10 min', '25 min' (+ ' overdue')."""
-    minutes = max(0, int((now - due_at).total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        words = f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
-    elif hours:
-        words = f"{hours} h" + (f" {mins} min" if mins else "")
-    else:
-        words = f"{mins} min"
-    return f"{words} overdue"
+    return f"{duration(int((now - due_at).total_seconds() // 60))} overdue"
 
 
 def _capitalised(name: str) -> str:

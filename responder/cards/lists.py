@@ -26,6 +26,7 @@ class TaskListRow:
     overdue: bool
     address: str
     task_id: int
+    due_soon: str | None = None  # "due in 3 h" / "2 h 10 min late" (cards.common.due_relative)
 
 
 def task_list_card(title: str, rows: Sequence[TaskListRow], empty_text: str) -> dict[str, Any]:
@@ -53,6 +54,8 @@ def _title(title: str) -> CardElement:
 def _row(row: TaskListRow) -> Container:
     """Type · reference / priority · status · due [OVERDUE] / address; tap to open."""
     summary = f"{priority_words(row.priority)} · {row.status_text} · {row.due_text}"
+    if row.due_soon:
+        summary += f" · {row.due_soon}"
     columns = [Column(width="stretch", items=[line(summary, size="Small")])]
     if row.overdue:
         overdue = line(f"{WARNING_SIGN} {OVERDUE_WORDS}", size="Small", weight="Bolder")

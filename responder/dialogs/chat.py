@@ -20,7 +20,7 @@ from responder.cards.cases import (
     raise_form_card,
     ward_summary_card,
 )
-from responder.cards.common import when
+from responder.cards.common import due_relative, when
 from responder.cards.lists import TaskListRow, task_list_card
 from responder.commands.act import set_duty
 from responder.commands.follows import set_following
@@ -252,6 +252,7 @@ class Chat:
                 priority=t.priority,
                 status_text=status_line(t.status.value, "you"),
                 due_text=f"Due {when(t.due_at.astimezone(council.tz), now)}",
+                due_soon=due_relative(t.due_at, now),
                 overdue=t.due_at < now,
                 address=t.address or f"{t.lat:.5f}, {t.lon:.5f}",
                 task_id=t.id,
