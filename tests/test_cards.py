@@ -202,7 +202,7 @@ def test_assigned_officer_can_accept_or_hand_back():
         "verb": "accept",
         "data": {"taskId": 1042, "version": 3},
     }
-    assert top_titles(card) == ["Accept", "Hand back", "Open map"]
+    assert top_titles(card) == ["Accept", "Hand back"]
     reason = inputs(form(card, "handback"))["reason"]
     # No isRequired: Teams' red "*" is 3.2:1 on its dark theme; the bot checks the reason.
     assert "isRequired" not in reason and reason["type"] == "Input.Text"
@@ -211,16 +211,16 @@ def test_assigned_officer_can_accept_or_hand_back():
 def test_accepted_task_can_be_started_updated_completed_or_handed_back():
     card = build(view_for(record(status=Status.ACCEPTED), "ann"))
     assert verbs(card) == {"start", "update", "complete", "handback"}
-    assert top_titles(card) == ["Start", "Complete", "Add update", "Hand back", "Open map"]
+    assert top_titles(card) == ["Start", "Complete", "Add update", "Hand back"]
     assert card["actions"][0]["type"] == "Action.Execute"  # Start is a direct button
 
 
 @pytest.mark.parametrize(
     ("status", "shown", "overflow"),
     [
-        (Status.ASSIGNED, ["Accept", "Hand back", "Open map"], []),
-        (Status.ACCEPTED, ["Start", "Complete", "Add update"], ["Hand back", "Open map"]),
-        (Status.IN_PROGRESS, ["Complete", "Add update", "Hand back"], ["Open map"]),
+        (Status.ASSIGNED, ["Accept", "Hand back"], []),
+        (Status.ACCEPTED, ["Start", "Complete", "Add update"], ["Hand back"]),
+        (Status.IN_PROGRESS, ["Complete", "Add update", "Hand back"], []),
     ],
 )
 def test_at_most_three_buttons_show_the_next_step_first_and_the_rest_overflow(
@@ -310,12 +310,40 @@ def test_reassign_is_left_out_when_nobody_can_take_it():
     assert "reassign" not in verbs(card)
 
 
-def test_someone_else_gets_a_read_only_card_with_the_map():
+def test_someone_else_gets_a_read_only_card_with_directions():
     card = build(view_for(record(status=Status.ACCEPTED), "fay"))  # another team's officer
     assert executes(card) == []
-    assert card["actions"] == [
-        {"type": "Action.OpenUrl", "title": "Open map", "url": map_url(50.5, 1.5)}
+    assert card.get("actions", []) == []
+    assert directions(card) == {
+        "type": "Action.OpenUrl",
+        "title": "Directions",
+        "url": "https://www.google.com/maps/dir/?api=1&destination=50.500000,1.500000",
+    }
+
+
+def directions(card: dict) -> dict:
+    [action_set] = [n for n in card["body"] if n["type"] == "ActionSet"]
+    [button] = action_set["actions"]
+    return button
+
+
+def test_where_comes_straight_under_the_title_with_directions():
+    card = build(view_for(record(), "ann"))
+    kinds = [(n["type"], n.get("text")) for n in card["body"][:4]]
+    assert kinds == [
+        ("TextBlock", "Litter"),
+        ("TextBlock", "FEN2-1042"),
+        ("TextBlock", "\U0001f4cd 1 Marsh Lane"),
+        ("ActionSet", None),
     ]
+    assert directions(card)["url"].startswith("https://www.google.com/maps/dir/?api=1&")
+
+
+def test_without_an_address_the_nearest_known_one_stands_in_else_coordinates():
+    near = build(view_for(record(address=None), "ann", near=("3 Marsh Lane", 43.2)))
+    assert "\U0001f4cd Near 3 Marsh Lane (about 40 m)" in texts(near)
+    bare = build(view_for(record(address=None), "ann"))
+    assert "\U0001f4cd 50.50000, 1.50000" in texts(bare)
 
 
 def test_completed_task_shows_its_outcome_and_offers_nothing():
@@ -359,9 +387,11 @@ def test_status_in_words(status, words):
 
 def test_heading_names_type_and_reference():
     card = build(view_for(record(), "ann"))
-    heading = card["body"][0]
-    assert heading["text"] == "Litter · FEN2-1042"
+    heading, reference = card["body"][:2]
+    assert heading["text"] == "Litter"
     assert heading["size"] == "Large" and heading["weight"] == "Bolder"
+    # The reference on its own line: never wrapped at its hyphen.
+    assert reference["text"] == "FEN2-1042" and reference["wrap"] is False
 
 
 @pytest.mark.parametrize(
@@ -428,7 +458,6 @@ def test_due_time_says_how_long_is_left_or_how_late_it_is(now, words):
 def test_facts_say_where_ward_team_and_when_reported():
     card = build(view_for(record(), "ann"))
     assert facts(card) == {
-        "Where": "1 Marsh Lane",
         "Ward": "Marsh",
         "Team": "Cleansing A",
         "Reported": "Mon 2 Mar, 09:30",
@@ -438,7 +467,7 @@ def test_facts_say_where_ward_team_and_when_reported():
 def test_repeat_reports_are_counted_and_coordinates_stand_in_for_an_address():
     card = build(view_for(record(report_count=4, address=None), "ann"))
     assert facts(card)["Reports"] == "4"
-    assert facts(card)["Where"] == "50.50000, 1.50000"
+    assert "\U0001f4cd 50.50000, 1.50000" in texts(card)
 
 
 def test_description_and_recent_history_are_shown():

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from bot_harness import APP_ID, Bot, signed_settings
+from bot_harness import APP_ID, NORTHGATE, Bot, signed_settings
 from bot_harness import settings_for as _settings
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_openid import FakeOpenId
@@ -599,3 +599,23 @@ async def test_history_in_plain_words_newest_first_in_one_date_format(bot):
     assert re.fullmatch(
         r"High priority · Assigned to you · Due " + DATE + r" · due in \d+ h( \d+ min)?", row
     ), row
+
+
+async def test_where_is_under_the_title_and_a_missing_address_is_the_nearest_known(bot):
+    await bot.install("bob", "carol")
+    await bot.report()  # "1 High Street", at NORTHGATE
+    lat, lon = NORTHGATE
+    spot = {"lat": lat + 0.0004, "lon": lon}  # about 45 m north, no address given
+    task = await bot.report("graffiti", location=spot)
+    card = (await bot.click(task["assignee"], "refresh", task, version=1))["value"]
+    top = [n.get("text") for n in card["body"][:4]]
+    near = "\U0001f4cd Near 1 High Street (about 40 m)"
+    assert top == ["Graffiti", task["reference"], near, None]  # then the Directions button
+    [directions] = [a for n in card["body"] if n["type"] == "ActionSet" for a in n["actions"]]
+    assert directions["url"] == (
+        f"https://www.google.com/maps/dir/?api=1&destination={lat + 0.0004:.6f},{lon:.6f}"
+    )
+    # Nothing known within 150 m: the coordinates, never a network look-up.
+    far = await bot.report("graffiti", location={"lat": lat + 0.01, "lon": lon})
+    card = (await bot.click(far["assignee"], "refresh", far, version=1))["value"]
+    assert f"\U0001f4cd {lat + 0.01:.5f}, {lon:.5f}" in texts(card)

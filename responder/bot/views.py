@@ -19,7 +19,7 @@ from responder.domain.vocabulary import (
     delivery_problem,
     outcome_words,
 )
-from responder.queries.tasks import load_task, recent_events
+from responder.queries.tasks import load_task, nearest_address, recent_events
 from responder.store.schema import people
 from responder.store.teams_state import teams_user_ids
 
@@ -150,6 +150,9 @@ def render(
     user_ids = teams_user_ids(conn, audience)
     refresh_ids = tuple(user_ids[p] for p in audience if p in user_ids)[:MAX_REFRESH_USERS]
 
+    near = None
+    if not (task.address or "").strip():
+        near = nearest_address(conn, task.lat, task.lon)
     task_type = council.task_type(task.type)
     assignee = council.person(task.assignee) if task.assignee else None
     view = TaskView(
@@ -172,6 +175,7 @@ def render(
         notice=notice,
         refresh_user_ids=refresh_ids,
         recent=recent,
+        near=near,
     )
     return task, task_card(view)
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from microsoft_teams.cards import (
+    ActionSet,
     AdaptiveCard,
     CardElement,
     Choice,
@@ -90,6 +91,9 @@ class TaskView:
     notice: str | None = None  # a line at the top, e.g. a refusal or "Taken by Carol Warden"
     refresh_user_ids: tuple[str, ...] = ()  # Teams user ids that get their own view
     recent: tuple[tuple[str, str], ...] = ()  # (when, what), newest first; 3 are shown
+    # For a report without an address: the nearest address known from other reports and
+    # how far it is, in metres (queries.tasks.nearest_address).
+    near: tuple[str, float] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -115,6 +119,28 @@ def task_card(view: TaskView) -> dict[str, Any]:
     return to_dict(card)
 
 
+def directions_url(lat: float, lon: float) -> str:
+    """Directions to the spot in the phone's maps app.
+
+    Google Maps' cross-platform URL (``/maps/dir/?api=1``): Teams mobile opens an
+    Action.OpenUrl https link in the system browser or, through Android App Links / iOS
+    universal links, straight in the Google Maps app, which starts navigation there; without
+    the app it opens directions in the browser. ``geo:`` and ``maps:`` URLs are not an option:
+    Teams (desktop, web and iOS) does not open such schemes from Action.OpenUrl.
+    """
+    return f"https://www.google.com/maps/dir/?api=1&destination={lat:.6f},{lon:.6f}"
+
+
+def place_words(address: str | None, lat: float, lon: float, near: tuple[str, float] | None) -> str:
+    """The report's address; else 'Near 1 High Street (about 40 m)'; else coordinates."""
+    if address and address.strip():
+        return address
+    if near is not None:
+        name, metres = near
+        return f"Near {name} (about {max(10, round(metres / 10) * 10)} m)"
+    return f"{lat:.5f}, {lon:.5f}"
+
+
 def map_url(lat: float, lon: float) -> str:
     """OpenStreetMap centred on the spot, with a marker."""
     la, lo = f"{lat:.6f}", f"{lon:.6f}"
@@ -128,7 +154,7 @@ def _body(view: TaskView) -> list[CardElement]:
     body: list[CardElement] = []
     if view.notice:
         body.append(Container(style="emphasis", items=[line(view.notice, weight="Bolder")]))
-    body += [_heading(view), *_urgency(view), _status(view), _facts(view)]
+    body += [*_heading(view), *_where(view), *_urgency(view), _status(view), _facts(view)]
     if view.task.description.strip():
         body.append(line(view.task.description, separator=True))
     photos = photos_element(view.task.photos)
@@ -138,10 +164,13 @@ def _body(view: TaskView) -> list[CardElement]:
     return body
 
 
-def _heading(view: TaskView) -> TextBlock:
-    return line(
-        f"{view.type_name} · {view.task.reference}", size="Large", weight="Bolder", style="heading"
-    )
+def _heading(view: TaskView) -> list[CardElement]:
+    """The type, then the reference on a line of its own: a long type name wraps between
+    words and never splits 'RSP-1042' at its hyphen."""
+    return [
+        line(view.type_name, size="Large", weight="Bolder", style="heading"),
+        TextBlock(text=text(view.task.reference), wrap=False, weight="Bolder", spacing="None"),
+    ]
 
 
 def _urgency(view: TaskView) -> list[CardElement]:
@@ -183,12 +212,21 @@ def _status(view: TaskView) -> TextBlock:
     return line(words, weight="Bolder")
 
 
+def _where(view: TaskView) -> list[CardElement]:
+    """Where, straight under the title, with a button for directions in the maps app."""
+    task = view.task
+    words = place_words(task.address, task.lat, task.lon, view.near)
+    directions = OpenUrlAction(title="Directions", url=directions_url(task.lat, task.lon))
+    return [
+        line(f"\U0001f4cd {words}", weight="Bolder", spacing="Small"),  # 📍
+        ActionSet(actions=[directions], spacing="Small"),
+    ]
+
+
 def _facts(view: TaskView) -> FactSet:
     task = view.task
-    where = task.address or f"{task.lat:.5f}, {task.lon:.5f}"
     reported = task.created_at.astimezone(view.due_local.tzinfo)
     facts = [
-        ("Where", where),
         ("Ward", task.ward),
         ("Team", view.team_name),
         ("Reported", when(reported, view.now)),
@@ -252,8 +290,6 @@ def _actions(view: TaskView) -> list[CardAction]:
         if not actions and action in NEXT_STEPS:
             button.style = "positive"
         actions.append(button)
-    task = view.task
-    actions.append(OpenUrlAction(title="Open map", url=map_url(task.lat, task.lon)))
     for button in actions[MAX_VISIBLE:]:
         button.mode = "secondary"
     return actions

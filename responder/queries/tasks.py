@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from responder.domain.context import Domain
+from responder.domain.geo import bbox, haversine_m
 from responder.domain.lifecycle import OPEN_STATUSES
 from responder.domain.records import EventRecord, TaskRecord
 from responder.store.db import Database
@@ -39,6 +40,34 @@ def recent_events(
         .order_by(task_events.c.at.desc(), task_events.c.id.desc())
         .limit(limit)
     ).all()
+
+
+NEAR_M = 150  # how far a known address may be to stand in for a report's missing one
+
+
+def nearest_address(
+    conn: Connection, lat: float, lon: float, within_m: float = NEAR_M
+) -> tuple[str, float] | None:
+    """The nearest address (and its distance in metres) given on any report already in the
+    database within ``within_m`` of the spot; None when there is none. No network look-up:
+    only what residents and staff have written before."""
+    min_lat, max_lat, min_lon, max_lon = bbox(lat, lon, within_m)
+    rows = conn.execute(
+        select(tasks.c.lat, tasks.c.lon, tasks.c.address)
+        .where(
+            tasks.c.lat.between(min_lat, max_lat),
+            tasks.c.lon.between(min_lon, max_lon),
+            tasks.c.address.is_not(None),
+            tasks.c.address != "",
+        )
+        .limit(500)
+    ).all()
+    best: tuple[str, float] | None = None
+    for r in rows:
+        metres = haversine_m(lat, lon, r.lat, r.lon)
+        if metres <= within_m and (best is None or metres < best[1]):
+            best = (r.address.strip(), metres)
+    return best
 
 
 async def task_history(db: Database, task_id: int) -> list[EventRecord]:
