@@ -503,10 +503,32 @@ def test_photos_are_https_only_and_at_most_four():
     assert "javascript" not in json.dumps(card) and "http://" not in json.dumps(card)
 
 
-def test_a_single_photo_is_shown_large():
+def test_a_single_photo_is_shown_full_width_and_described():
     card = build(view_for(record(photos=("https://forms.example/1.jpg",)), "ann"))
-    image = next(n for n in card["body"] if n["type"] == "Image")
-    assert image["size"] == "Large" and image["altText"] == "Photo 1"
+    image = next(n for n in nodes(card["body"]) if n.get("type") == "Image")
+    assert image["size"] == "Stretch"
+    assert image["altText"] == "Photo 1 of 1 from the report: Litter at 1 Marsh Lane"
+    assert image["selectAction"]["type"] == "Action.OpenUrl"
+    assert image["selectAction"]["url"] == "https://forms.example/1.jpg"
+
+
+def test_the_first_of_several_photos_is_full_width_the_rest_thumbnails():
+    photos = tuple(f"https://forms.example/{i}.jpg" for i in (1, 2, 3))
+    card = build(view_for(record(photos=photos), "ann"))
+    [container] = [
+        n
+        for n in card["body"]
+        if n["type"] == "Container" and "items" in n and n["items"][0].get("type") == "Image"
+    ]
+    first, thumbnails, caption = container["items"]
+    assert first["size"] == "Stretch" and first["url"] == photos[0]
+    assert first["altText"] == "Photo 1 of 3 from the report: Litter at 1 Marsh Lane"
+    assert thumbnails["type"] == "ImageSet"
+    assert [i["altText"] for i in thumbnails["images"]] == [
+        f"Photo {i} of 3 from the report: Litter at 1 Marsh Lane" for i in (2, 3)
+    ]
+    assert [i["selectAction"]["url"] for i in thumbnails["images"]] == list(photos[1:])
+    assert caption["text"] == "Photo 1 of 3. Tap a photo to open it"
 
 
 def test_bad_photos_only_leave_no_images():

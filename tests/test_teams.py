@@ -619,3 +619,33 @@ async def test_where_is_under_the_title_and_a_missing_address_is_the_nearest_kno
     far = await bot.report("graffiti", location={"lat": lat + 0.01, "lon": lon})
     card = (await bot.click(far["assignee"], "refresh", far, version=1))["value"]
     assert f"\U0001f4cd {lat + 0.01:.5f}, {lon:.5f}" in texts(card)
+
+
+async def test_photos_first_full_width_described_and_opened_by_a_tap(bot):
+    await bot.install("bob")
+    photos = ["https://forms.example/uploads/a.jpg", "https://forms.example/uploads/b.jpg"]
+    task = await bot.report(photos=photos)
+    [sent] = await bot.card_for("bob")
+    images = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "Image":
+                images.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(sent.card["body"])
+    assert [i["url"] for i in images] == photos
+    first = images[0]
+    assert first["size"] == "Stretch"
+    assert first["altText"] == "Photo 1 of 2 from the report: Fly-tipping at 1 High Street"
+    assert first["selectAction"] == {
+        "type": "Action.OpenUrl",
+        "title": "Open photo 1",
+        "url": photos[0],
+    }
+    assert task["reference"] in texts(sent.card)

@@ -150,6 +150,7 @@ class CaseView:
     history: tuple[tuple[str, str], ...]  # (when, what), newest first
     following: bool
     notice: str | None = None
+    place: str = ""  # the address (or coordinates), for the photos' descriptions
 
 
 def case_card(view: CaseView) -> dict[str, Any]:
@@ -169,7 +170,7 @@ def case_card(view: CaseView) -> dict[str, Any]:
     body.append(FactSet(facts=[Fact(title=text(t), value=text(v)) for t, v in view.facts]))
     if view.description.strip():
         body.append(line(view.description, separator=True))
-    photos = photos_element(view.photos)
+    photos = photos_element(view.photos, f"{view.type_name} at {view.place}")
     if photos is not None:
         body.append(photos)
     if view.history:

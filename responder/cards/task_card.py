@@ -46,7 +46,7 @@ from responder.cards.common import (
     to_dict,
     when,
 )
-from responder.cards.escape import text, url_safe_https
+from responder.cards.escape import clean, text, url_safe_https
 from responder.domain import vocabulary
 from responder.domain.lifecycle import OPEN_STATUSES, Action, Status
 from responder.domain.records import TaskRecord
@@ -157,7 +157,9 @@ def _body(view: TaskView) -> list[CardElement]:
     body += [*_heading(view), *_where(view), *_urgency(view), _status(view), _facts(view)]
     if view.task.description.strip():
         body.append(line(view.task.description, separator=True))
-    photos = photos_element(view.task.photos)
+    task = view.task
+    where = place_words(task.address, task.lat, task.lon, view.near)
+    photos = photos_element(task.photos, f"{view.type_name} at {where}")
     if photos is not None:
         body.append(photos)
     body += _recent(view.recent)
@@ -236,19 +238,43 @@ def _facts(view: TaskView) -> FactSet:
     return FactSet(facts=[Fact(title=text(t), value=text(v)) for t, v in facts])
 
 
-def photos_element(urls: Sequence[str]) -> CardElement | None:
-    """Up to four https photos; each opens full size when tapped."""
+def photos_element(urls: Sequence[str], subject: str = "") -> CardElement | None:
+    """Up to four https photos: the first full width, the others as thumbnails below it;
+    each opens full size when tapped. ``subject`` ('Fly-tipping at 42 High Street') goes
+    into every photo's alt text, for a screen reader and when the image does not load."""
     safe = [u for u in (url_safe_https(url) for url in urls) if u][:MAX_PHOTOS]
-    images = [
-        Image(url=u, alt_text=f"Photo {i}", select_action=OpenUrlAction(url=u))
-        for i, u in enumerate(safe, 1)
-    ]
-    if not images:
+    if not safe:
         return None
-    if len(images) == 1:
-        images[0].size = "Large"
-        return images[0]
-    return ImageSet(images=images, image_size="Medium")
+    n = len(safe)
+    about = f": {subject}" if subject else ""
+
+    def alt(i: int) -> str:
+        return clean(f"Photo {i} of {n} from the report{about}", limit=200)  # not Markdown
+
+    first = Image(
+        url=safe[0],
+        alt_text=alt(1),
+        size="Stretch",
+        select_action=OpenUrlAction(url=safe[0], title="Open photo 1"),
+    )
+    caption = "Tap the photo to open it" if n == 1 else f"Photo 1 of {n}. Tap a photo to open it"
+    items: list[CardElement] = [first]
+    if n > 1:
+        items.append(
+            ImageSet(
+                image_size="Medium",
+                images=[
+                    Image(
+                        url=u,
+                        alt_text=alt(i),
+                        select_action=OpenUrlAction(url=u, title=f"Open photo {i}"),
+                    )
+                    for i, u in enumerate(safe[1:], 2)
+                ],
+            )
+        )
+    items.append(line(caption, size="Small", is_subtle=True, spacing="None"))
+    return Container(items=items, separator=True)
 
 
 def _recent(recent: Sequence[tuple[str, str]]) -> list[CardElement]:

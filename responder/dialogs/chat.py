@@ -347,6 +347,7 @@ class Chat:
             lat=task.lat,
             lon=task.lon,
             photos=task.photos,
+            place=task.address or f"{task.lat:.5f}, {task.lon:.5f}",
             history=tuple((when(e.at.astimezone(tz), now), e.words) for e in history),
             following=following,
             notice=notice,
