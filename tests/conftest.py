@@ -10,14 +10,32 @@ import pytest
 from fake_openid import FakeOpenId
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from support import BACKENDS, EXAMPLES, INTAKE_SECRET, PG_URL
+from support import (
+    BACKENDS,
+    EXAMPLES,
+    INTAKE_SECRET,
+    PG_URL,
+    create_pg_database,
+    drop_pg_database,
+)
 
 from fakes.connector import FakeConnector
 from responder.app import build_app
 from responder.settings import Settings
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_postgres_database():
+    """This run's PostgreSQL database (support.PG_URL) is dropped when the run ends; it is
+    created by the first test that resets it."""
+    yield
+    drop_pg_database()
+
+
 async def _reset_postgres(url: str) -> None:
+    """An empty public schema in ``url`` (this run's own database, created if need be)."""
+    if url == PG_URL:
+        await create_pg_database()
     engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
     try:
         async with engine.begin() as conn:

@@ -2,21 +2,76 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-PG_URL = os.environ.get("RESPONDER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+# The PostgreSQL server the tests use, named by a database on it to connect to for creating
+# the run's own database. RESPONDER_TEST_PG=off runs the SQLite half only (for a machine
+# without PostgreSQL).
+PG_SERVER = os.environ.get("RESPONDER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+# Each run (each process, so each xdist worker too) has a database of its own on that
+# server, created when a test first needs it and dropped when the run ends: two runs on one
+# machine never reset each other's schema. PG_URL names it.
+PG_DATABASE = f"test_{os.getpid()}_{secrets.token_hex(4)}"
+PG_URL = (
+    "off"
+    if PG_SERVER == "off"
+    else make_url(PG_SERVER).set(database=PG_DATABASE).render_as_string(hide_password=False)
+)
 INTAKE_SECRET = "test-secret-forms"
 AUTH = {"Authorization": f"Bearer {INTAKE_SECRET}"}
 
-# RESPONDER_TEST_PG=off runs the SQLite half only (for a machine without PostgreSQL).
 BACKENDS = ["sqlite"] if PG_URL == "off" else ["sqlite", "postgresql"]
+
+
+_pg_created = False
+
+
+def _server_dsn() -> str:
+    return PG_SERVER.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def create_pg_database() -> None:
+    """Create this run's database (PG_URL) the first time it is asked for."""
+    global _pg_created
+    if _pg_created or PG_URL == "off":
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(_server_dsn())
+    try:
+        await conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+    finally:
+        await conn.close()
+    _pg_created = True
+
+
+def drop_pg_database() -> None:
+    """Drop this run's database, if it was created (at the end of the run)."""
+    global _pg_created
+    if not _pg_created:
+        return
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_server_dsn())
+        try:
+            # FORCE: a connection a test left open must not keep the database alive.
+            await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+    _pg_created = False
 
 
 def write_council(tmp_path: Path, change: Callable[[dict], None] | None = None) -> Path:

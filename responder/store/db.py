@@ -26,6 +26,63 @@ DEFAULT_URL = "sqlite:///responder.db"
 T = TypeVar("T")
 
 
+class DatabaseUnreachable(Exception):
+    """The database could not be reached or opened. The message names it without a password
+    and says why in a few words, fit for one line on stderr."""
+
+
+# Query parameters of a URL that can carry a secret (libpq's and asyncpg's names).
+_SECRET_PARAMS = ("password", "sslpassword", "passfile")
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be shown or logged: the plain driver name and no password (in the
+    URL or its query), followed by "(password hidden)" when there was one."""
+    parsed = make_url(url)
+    hidden = parsed.password is not None
+    if parsed.drivername.startswith("postgresql+"):
+        parsed = parsed.set(drivername="postgresql")
+    elif parsed.drivername.startswith("sqlite+"):
+        parsed = parsed.set(drivername="sqlite")
+    secret = [key for key in parsed.query if key.lower() in _SECRET_PARAMS]
+    if secret:
+        hidden = True
+        parsed = parsed.difference_update_query(secret)
+    # URL.set() takes None as "unchanged": the named tuple's _replace removes it.
+    shown = parsed._replace(password=None).render_as_string(hide_password=False)
+    return f"{shown} (password hidden)" if hidden else shown
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words (no traceback, no statement)."""
+    import socket
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, socket.gaierror):
+        return "host not found"
+    if isinstance(exc, ConnectionRefusedError) or "Connect call failed" in str(exc):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnreachable:
+    """The error to raise when connecting to ``url`` failed with ``exc``."""
+    reason = _reason(exc)
+    password = make_url(url).password
+    if password:
+        reason = reason.replace(str(password), "***")
+    verb = "open" if make_url(url).get_backend_name() == "sqlite" else "reach"
+    return DatabaseUnreachable(f"cannot {verb} the database at {display_url(url)}: {reason}")
+
+
 def async_url(url: str) -> str:
     """Map plain URLs onto the async drivers: sqlite:// -> aiosqlite, postgresql:// -> asyncpg."""
     parsed = make_url(url)
@@ -81,7 +138,10 @@ class Database:
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise unreachable(self.url, exc) from exc
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
@@ -205,6 +265,13 @@ class Database:
     def _read_sync(self, reader: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:
             return reader(conn)
+
+    async def connect(self) -> AsyncConnection:
+        """A connection (close it), or DatabaseUnreachable saying in one line why not."""
+        try:
+            return await self.engine.connect()
+        except Exception as exc:
+            raise unreachable(self.url, exc) from exc
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
