@@ -23,6 +23,7 @@ from responder.config import load_council
 from responder.domain.context import Domain
 from responder.domain.lifecycle import Action, Status
 from responder.domain.records import NewReport, ReporterContact, TaskRecord
+from responder.domain.sla import due_at
 from responder.domain.vocabulary import DEFAULT_OUTCOMES
 from responder.queries.tasks import load_task
 from responder.store import migrate
@@ -212,6 +213,13 @@ MATRIX: dict[Action, tuple[Status, dict, set[str], Status, str]] = {
         {"team manager", "system"},
         Status.CANCELLED,
         "Only a manager of the team can cancel this task.",
+    ),
+    Action.PRIORITY: (
+        Status.ACCEPTED,
+        {"priority": "urgent"},
+        {"team manager", "system"},
+        Status.ACCEPTED,
+        "Only a manager of the team can change this task's priority.",
     ),
 }
 
@@ -616,6 +624,46 @@ async def test_cancel_closes_the_task(world):
     assert refused.notice == "This task has been cancelled."
     again = await world.act(task.id, Action.CANCEL, "alice", task.version)
     assert again.notice == "This task has already been cancelled."
+
+
+async def test_a_cancel_reason_from_the_card_is_the_events_note(world):
+    task = await world.task_in(Status.ASSIGNED)
+    too_long = await world.act(task.id, Action.CANCEL, "alice", task.version, reason="x" * 501)
+    assert not too_long.applied and "500" in (too_long.notice or "")
+    result = await world.ok(task.id, Action.CANCEL, "alice", task.version, reason=" Duplicate ")
+    assert result.status is Status.CANCELLED
+    assert (await world.events(task.id))[-1].note == "Duplicate"
+
+
+async def test_a_manager_changes_the_priority_and_the_due_time_follows(world):
+    council = world.domain.council
+    task = await world.task_in(Status.ACCEPTED)
+    assert task.priority == "normal"
+    result = await world.act(task.id, Action.PRIORITY, "alice", task.version, priority="urgent")
+    assert (result.applied, result.notice) == (True, "Now Urgent priority.")
+    changed = result.task
+    assert (changed.priority, changed.status, changed.assignee) == ("urgent", task.status, "bob")
+    assert changed.due_at == due_at(task.created_at, council.priority_hours("urgent"), council.tz)
+    assert changed.due_at < task.due_at
+    assert changed.priority_reasons[-1] == "set to urgent by alice"
+    event = (await world.events(task.id))[-1]
+    assert (event.action, event.actor, event.data) == (
+        "priority",
+        "alice",
+        {"from": "normal", "to": "urgent"},
+    )
+    before = await world.snapshot()
+    for wrong, notice in (
+        ("urgent", "It is already Urgent priority."),
+        ("critical", "Choose a priority."),
+        ("", "Choose a priority."),
+        (None, "Choose a priority."),
+    ):
+        refused = await world.act(
+            task.id, Action.PRIORITY, "alice", changed.version, priority=wrong
+        )
+        assert (refused.applied, refused.notice) == (False, notice), wrong
+    assert await world.snapshot() == before
 
 
 async def test_complete_tells_every_reporter_who_asked_for_updates(world):

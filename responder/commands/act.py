@@ -43,12 +43,14 @@ from responder.domain.context import Domain
 from responder.domain.lifecycle import Action, Status, decide, relations
 from responder.domain.records import TaskRecord
 from responder.domain.routing import choose_officer
+from responder.domain.sla import due_at
 from responder.domain.vocabulary import (
     NOTE_MAX,
     NOTE_TOO_LONG,
     REASON_MAX,
     REASON_TOO_LONG,
     outcome_list,
+    priority_words,
 )
 from responder.messages import CardRefresh, TaskCard
 from responder.queries.tasks import load_task
@@ -61,6 +63,7 @@ NEED_NOTE = "Add a note to post an update."
 NEED_OUTCOME = "Choose an outcome."
 NEED_REASON = "Say why you are handing it back."
 NEED_OFFICER = "Choose an officer of the team to reassign to."
+NEED_PRIORITY = "Choose a priority."
 
 # Statuses at or past acceptance, and at or past starting.
 _ACCEPTED = (Status.ACCEPTED, Status.IN_PROGRESS, Status.COMPLETED)
@@ -79,6 +82,7 @@ class ActionRequest:
     outcome: str | None = None  # COMPLETE: a code of the task's service's outcomes
     reason: str | None = None  # HANDBACK: required (<= REASON_MAX chars)
     officer: str | None = None  # REASSIGN: the new assignee's person id
+    priority: str | None = None  # PRIORITY: one of the council's priorities
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,19 @@ def _change(
         notice = "Completed."
     elif action is Action.CANCEL:
         values["closed_at"] = now
+        note = _clean(request.reason) or note  # the card asks why; the reason is the note
         notice = "Cancelled."
+    elif action is Action.PRIORITY:
+        assert request.priority is not None
+        # Due again from when it was reported, as if it had come in at this priority.
+        hours = council.priority_hours(request.priority)
+        values.update(
+            priority=request.priority,
+            due_at=due_at(task.created_at, hours, council.tz),
+            priority_reasons=[*task.priority_reasons, f"set to {request.priority} by {actor}"],
+        )
+        data = {"from": task.priority, "to": request.priority}
+        notice = f"Now {priority_words(request.priority)}."
     elif action is Action.REASSIGN:
         assert request.officer is not None
         values["assignee"] = request.officer
@@ -397,6 +413,15 @@ def _invalid(
             return NEED_REASON
         if len(reason) > REASON_MAX:
             return REASON_TOO_LONG
+    if request.action is Action.CANCEL:
+        reason = _clean(request.reason)
+        if reason is not None and len(reason) > REASON_MAX:
+            return REASON_TOO_LONG
+    if request.action is Action.PRIORITY:
+        if not request.priority or request.priority not in council.priority_names:
+            return NEED_PRIORITY
+        if request.priority == task.priority:
+            return f"It is already {priority_words(task.priority)}."
     if request.action is Action.REASSIGN:
         officer = request.officer
         team = council.team(task.team)

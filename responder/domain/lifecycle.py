@@ -35,6 +35,7 @@ class Action(StrEnum):
     HANDBACK = "handback"
     REASSIGN = "reassign"
     CANCEL = "cancel"
+    PRIORITY = "priority"  # a manager changes how urgent it is (and so when it is due)
 
 
 class Relation(StrEnum):
@@ -88,6 +89,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     _row(A.REASSIGN, set(OPEN_STATUSES), S.ASSIGNED, {R.TEAM_MANAGER, R.SYSTEM}),
     _row(A.CANCEL, set(OPEN_STATUSES), S.CANCELLED, {R.TEAM_MANAGER, R.SYSTEM}),
+    _row(A.PRIORITY, set(OPEN_STATUSES), None, {R.TEAM_MANAGER, R.SYSTEM}),
 )
 del S, A, R
 
@@ -137,6 +139,7 @@ _PHRASES: dict[Action, str] = {
     Action.HANDBACK: "hand this task back",
     Action.REASSIGN: "reassign this task",
     Action.CANCEL: "cancel this task",
+    Action.PRIORITY: "change this task's priority",
 }
 
 # Who a relation is, in words. SYSTEM is left out: users cannot act as the system.
