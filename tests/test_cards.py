@@ -242,7 +242,7 @@ def test_task_in_progress_can_be_updated_completed_or_handed_back():
 
 def test_update_form_asks_for_a_note():
     card = build(view_for(record(status=Status.IN_PROGRESS), "ann"))
-    note = inputs(form(card, "update"))["note"]
+    note = inputs(form(card, "update"))["updateNote"]
     assert note["type"] == "Input.Text"
     assert note["isMultiline"] is True and "isRequired" not in note
     assert note["maxLength"] == 1000 and note["placeholder"]
@@ -255,7 +255,7 @@ def test_complete_form_offers_outcomes_and_an_optional_note():
     assert outcome["type"] == "Input.ChoiceSet" and outcome["style"] == "compact"
     assert outcome["value"] == "resolved"  # always one chosen
     assert [(c["value"], c["title"]) for c in outcome["choices"]] == list(DEFAULT_OUTCOMES)
-    assert "isRequired" not in fields["note"]
+    assert "isRequired" not in fields["completeNote"]
 
 
 def test_complete_form_uses_the_given_outcomes():
@@ -292,7 +292,7 @@ def test_complete_form_offers_exactly_the_services_outcomes_from_the_council_fil
 def test_reason_box_holds_no_more_than_the_action_accepts():
     card = build(view_for(record(status=Status.ACCEPTED), "ann"))
     assert inputs(form(card, "handback"))["reason"]["maxLength"] == REASON_MAX
-    assert inputs(form(card, "update"))["note"]["maxLength"] == NOTE_MAX
+    assert inputs(form(card, "update"))["updateNote"]["maxLength"] == NOTE_MAX
 
 
 def test_manager_can_reassign_to_the_officers_offered():

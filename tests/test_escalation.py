@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,15 +127,30 @@ async def test_overdue_alerts_managers_and_assignee_is_reminded_before(bot):
     assert (found.reminders, found.overdue) == (1, 0)
     conv = personal_conversation(officer)
     [reminder] = await bot.connector.wait_for(
-        lambda r: r.conversation_id == conv and r.card and "Reminder: due" in words(r.card)
+        lambda r: r.conversation_id == conv and r.card and "Reminder: " in words(r.card)
     )
     assert_valid_card(reminder.card)
+    # The priority, and how long is left, beside the clock time.
+    assert re.search(
+        r"Reminder: \U0001f534 Urgent priority, due in (5[789]|60) min "
+        r"\(\w{3} \d{1,2} \w{3}, \d\d:\d\d\)\.",
+        words(reminder.card),
+    ), words(reminder.card)
     # Overdue: the window in which the due time passes alerts alice once.
     await age(bot, task["id"], REMIND_BEFORE)
     found = await escalate(bot)
     assert (found.reminders, found.overdue) == (0, 1)
     [alert] = await bot.card_for("alice")
     assert "Overdue: this task has passed its due time." in words(alert.card)
+    # How late, under the title (and current whenever the card is opened again).
+    assert re.search(r"Overdue: (under a minute|\d+ min) late · was due ", words(alert.card))
+    # A manager who does not hold the task is not offered "Hand back".
+    assert "Hand back" not in words(alert.card)
+    assert '"verb": "handback"' not in json.dumps(alert.card)
+    opened = (await bot.click("alice", "refresh", task, version=2))["value"]
+    assert "Hand back" not in words(opened) and "Add update" in words(opened)
+    held = (await bot.click(officer, "refresh", task, version=2))["value"]
+    assert "Hand back" in words(held)
 
 
 async def test_manager_reassigns_from_the_escalation_card(bot):

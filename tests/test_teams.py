@@ -649,3 +649,34 @@ async def test_photos_first_full_width_described_and_opened_by_a_tap(bot):
         "url": photos[0],
     }
     assert task["reference"] in texts(sent.card)
+
+
+async def test_each_form_has_its_own_input_ids_and_old_cards_still_work(bot):
+    await bot.install("bob")
+    task = await bot.report()
+    await bot.card_for("bob")
+    card = (await bot.click("bob", "accept", task, version=1))["value"]
+    ids: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Input."):
+                ids.append(node["id"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    assert sorted(ids) == ["completeNote", "outcome", "reason", "updateNote"]
+    # The new ids are read as the note; "note" (cards sent before) still is.
+    await bot.click("bob", "update", task, version=2, updateNote="Bags out")
+    await bot.click("bob", "update", task, version=3, note="From an old card")
+    await bot.click("bob", "complete", task, version=4, outcome="resolved", completeNote="Done")
+    notes = [
+        (e.action, e.note)
+        for e in await bot.rows(task_events)
+        if e.action in ("update", "complete")
+    ]
+    assert notes == [("update", "Bags out"), ("update", "From an old card"), ("complete", "Done")]

@@ -46,9 +46,16 @@ NO_TASK_ID = "This card has no task id."
 UNKNOWN_VERB = "This card's button isn't one I know, so nothing was changed."
 UNKNOWN_FIELDS = "This card sent something I don't recognise, so nothing was changed."
 
+# The task card's forms give each input its own id (two forms in one card must not share
+# one); each is read as the field it fills. Cards sent before keep working: ``note``,
+# which both the update and the completion form used, is still accepted.
+FORM_FIELDS = {"updateNote": "note", "completeNote": "note"}
+
 # Words for each input, in refusals ("The note can't contain control characters.").
 _WORDS = {
     "note": "note",
+    "updateNote": "note",
+    "completeNote": "note",
     "reason": "reason",
     "outcome": "outcome",
     "officer": "officer choice",
@@ -58,7 +65,12 @@ _WORDS = {
     "description": "description",
     "photos": "photo list",
 }
-_TOO_LONG = {"note": NOTE_TOO_LONG, "reason": REASON_TOO_LONG}
+_TOO_LONG = {
+    "note": NOTE_TOO_LONG,
+    "updateNote": NOTE_TOO_LONG,
+    "completeNote": NOTE_TOO_LONG,
+    "reason": REASON_TOO_LONG,
+}
 
 
 class BadClick(Exception):
@@ -96,6 +108,8 @@ class _TaskData(_Data):
     taskId: int  # checked by task_id_of before this model sees it
     version: int | None = Field(default=None, ge=0, le=MAX_TASK_ID)
     note: str | None = Field(default=None, max_length=NOTE_MAX)
+    updateNote: str | None = Field(default=None, max_length=NOTE_MAX)
+    completeNote: str | None = Field(default=None, max_length=NOTE_MAX)
     outcome: str | None = Field(default=None, max_length=MAX_CHOICE)
     reason: str | None = Field(default=None, max_length=REASON_MAX)
     officer: str | None = Field(default=None, max_length=MAX_CHOICE)
@@ -160,6 +174,10 @@ def read_click(value: object) -> Click:
     except ValidationError as exc:
         return Click(verb, task_id, problem=_problem(exc))
     fields.pop("taskId", None)
+    for form_id, name in FORM_FIELDS.items():
+        value = fields.pop(form_id, None)
+        if value is not None and not fields.get(name):
+            fields[name] = value  # a new card's own id; an old card's ``note`` as before
     for name, item in fields.items():
         texts = item if isinstance(item, list) else [item]
         if name == "photos" and not all(0 < len(t) <= MAX_TOKEN for t in texts):

@@ -13,8 +13,7 @@ from sqlalchemy import Connection
 from responder.bot.connector import Connector, ConnectorReply, card_activity
 from responder.bot.pacing import TeamsPacer
 from responder.bot.views import Viewer, render
-from responder.cards.cases import status_notice_card
-from responder.cards.common import when
+from responder.cards.cases import reminder_words, status_notice_card
 from responder.cards.digest import digest_card, digest_view
 from responder.commands.delivery_log import record_undelivered
 from responder.dialogs.chat import STATUS_WORDS
@@ -124,7 +123,10 @@ class TeamsDelivery:
             if task.status not in OPEN_STATUSES or task.assignee != person:
                 return Done("no longer theirs to do")
             local = task.due_at.astimezone(council.tz)
-            words = f"Reminder: due {when(local, self.clock())}"
+            count = len(council.priority_names)
+            known = task.priority in council.priority_names
+            rank = council.priority_rank(task.priority) if known else count
+            words = reminder_words(task.priority, rank, count, local, self.clock())
         else:
             words = f"Now {STATUS_WORDS[status].lower()}"
             if status is Status.COMPLETED and task.outcome:

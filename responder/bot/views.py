@@ -117,6 +117,9 @@ def render(
         # checked against the person who makes it); otherwise it is read-only.
         rel = frozenset({Relation.TEAM_OFFICER if queue_task else Relation.OTHER})
     actions = allowed_actions(task.status, rel, queue_task=queue_task)
+    if Relation.TEAM_MANAGER in rel and Relation.ASSIGNEE not in rel:
+        # Handing back is the assignee's "not for me"; a manager moves work by reassigning.
+        actions = [a for a in actions if a != Action.HANDBACK]
 
     choices: tuple[tuple[str, str], ...] = ()
     if Action.REASSIGN in actions:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from microsoft_teams.cards import (
@@ -24,7 +25,15 @@ from microsoft_teams.cards import (
     TextInput,
 )
 
-from responder.cards.common import WARNING_SIGN, execute, line, to_dict
+from responder.cards.common import (
+    WARNING_SIGN,
+    due_relative,
+    execute,
+    line,
+    priority_label,
+    to_dict,
+    when,
+)
 from responder.cards.escape import text
 from responder.cards.task_card import map_url, photos_element
 from responder.domain.vocabulary import OVERDUE_WORDS, RAISE_DESCRIPTION_MAX, RAISE_LOCATION_MAX
@@ -228,6 +237,12 @@ def raise_form_card(
     submit = execute("raise", {}, "Raise task")
     submit.style = "positive"
     return to_dict(AdaptiveCard(body=body, actions=[submit]))
+
+
+def reminder_words(priority: str, rank: int, count: int, due_local: datetime, now: datetime) -> str:
+    """'Reminder: 🔴 Urgent priority, due in 59 min (Sat 5 Dec, 10:00)'."""
+    label = priority_label(priority, rank, count)
+    return f"Reminder: {label}, {due_relative(due_local, now)} ({when(due_local, now)})"
 
 
 def status_notice_card(

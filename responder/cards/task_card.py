@@ -67,8 +67,11 @@ DEFAULT_OUTCOMES: tuple[tuple[str, str], ...] = outcome_choices(vocabulary.DEFAU
 # The buttons a card here has.
 CardAction = ExecuteAction | ShowCardAction | OpenUrlAction
 
-# Input ids: the bot reads these names from the action's data.
-NOTE, OUTCOME, REASON, OFFICER = "note", "outcome", "reason", "officer"
+# Input ids, unique across the card's forms: the bot reads these names from the action's
+# data (bot/card_inputs.py reads updateNote and completeNote as the note, and still
+# accepts ``note`` from cards sent before).
+UPDATE_NOTE, COMPLETE_NOTE = "updateNote", "completeNote"
+OUTCOME, REASON, OFFICER = "outcome", "reason", "officer"
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,7 @@ def _start(view: TaskView) -> CardAction:
 
 
 def _update(view: TaskView) -> CardAction:
-    note = _text_input(NOTE, "Update", "What have you done or found?")
+    note = _text_input(UPDATE_NOTE, "Update", "What have you done or found?")
     return _form("Add update", [note], execute("update", view.data, "Send update"))
 
 
@@ -346,7 +349,7 @@ def _complete(view: TaskView) -> CardAction:
                 choices=[Choice(title=title, value=value) for value, title in view.outcomes],
             )
         )
-    inputs.append(_text_input(NOTE, "Note (optional)", "Anything the team should know?"))
+    inputs.append(_text_input(COMPLETE_NOTE, "Note (optional)", "Anything the team should know?"))
     submit = execute("complete", view.data, "Complete task")
     submit.style = "positive"
     return _form("Complete", inputs, submit)
