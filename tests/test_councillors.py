@@ -381,3 +381,17 @@ async def test_raise_with_control_characters_is_refused_like_intake(bot):
     answers = {"type": "litter", "location": "Northgate", "description": "tab\there\nline"}
     card = await click(bot, "cllr-hughes", "raise", answers)
     assert "Raised RSP-" in words(card)  # tabs and line breaks are ordinary text
+
+
+async def test_case_without_an_address_names_the_nearest_known_one_and_time_left(bot):
+    await bot.report()  # "1 High Street", at NORTHGATE
+    lat, lon = NORTHGATE
+    task = await bot.report("graffiti", location={"lat": lat + 0.0004, "lon": lon})
+    await click(bot, "cllr-hughes", "follow", {"taskId": task["id"]})
+    card = await click(bot, "cllr-hughes", "case", {"taskId": task["id"]})
+    facts = {
+        f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]
+    }
+    assert facts["Where"] == "Near 1 High Street (about 40 m)"
+    _, [listed] = await ask(bot, "cllr-hughes", "my cases")
+    assert re.search("Due " + DATE + r" · due in \d+ (day|h)", words(listed)), words(listed)

@@ -22,6 +22,7 @@ from responder.cards.cases import (
 )
 from responder.cards.common import due_relative, when
 from responder.cards.lists import TaskListRow, task_list_card
+from responder.cards.task_card import place_words
 from responder.commands.act import set_duty
 from responder.commands.follows import set_following
 from responder.config.model import Person
@@ -39,7 +40,7 @@ from responder.domain.vocabulary import (
     status_line,
 )
 from responder.queries import cases
-from responder.queries.tasks import open_tasks_for
+from responder.queries.tasks import nearest_address, open_tasks_for
 from responder.store.db import Database
 
 
@@ -193,13 +194,17 @@ class Chat:
                 return None
             following = cases.is_following(conn, person.id, task_id)
             outcomes = self.domain.council.outcomes_for(task.type)
-            return task, following, cases.public_history(conn, task_id, outcomes=outcomes)
+            history = cases.public_history(conn, task_id, outcomes=outcomes)
+            near = (
+                None if (task.address or "").strip() else nearest_address(conn, task.lat, task.lon)
+            )
+            return task, following, history, near
 
         found = await self.db.query(read)
         if found is None:
             return None
-        task, following, history = found
-        return case_card(self._case_view(task, following, history, now, notice))
+        task, following, history, near = found
+        return case_card(self._case_view(task, following, history, now, notice, near))
 
     def _not_found(self, reference: str) -> Reply:
         return Reply(f"I can't find a case {reference.upper()} that you can see.")
@@ -293,7 +298,7 @@ class Chat:
         tz = self.domain.council.tz
         is_open = task.status in OPEN_STATUSES
         if is_open:
-            due = f"Due {when(task.due_at.astimezone(tz), now)}"
+            due = f"Due {when(task.due_at.astimezone(tz), now)} · {due_relative(task.due_at, now)}"
         else:
             due = f"Closed {when((task.closed_at or task.updated_at).astimezone(tz), now)}"
         return CaseRow(
@@ -314,17 +319,19 @@ class Chat:
         history: list[cases.PublicEvent],
         now: datetime,
         notice: str | None,
+        near: tuple[str, float] | None = None,
     ) -> CaseView:
         council = self.domain.council
         tz = council.tz
         team = council.team(task.team)
         is_open = task.status in OPEN_STATUSES
         status = STATUS_WORDS[task.status]
+        place = place_words(task.address, task.lat, task.lon, near)
         if task.status is Status.COMPLETED and task.outcome:
             outcomes = council.outcomes_for(task.type)
             status += f" ({outcome_words(outcomes, task.outcome, 'councillor')})"
         facts = [
-            ("Where", task.address or f"{task.lat:.5f}, {task.lon:.5f}"),
+            ("Where", place),
             ("Ward", task.ward),
             ("Team", team.name if team else task.team),
             ("Priority", priority_words(task.priority)),
@@ -347,7 +354,7 @@ class Chat:
             lat=task.lat,
             lon=task.lon,
             photos=task.photos,
-            place=task.address or f"{task.lat:.5f}, {task.lon:.5f}",
+            place=place,
             history=tuple((when(e.at.astimezone(tz), now), e.words) for e in history),
             following=following,
             notice=notice,
