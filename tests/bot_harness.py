@@ -109,8 +109,7 @@ def signed_settings(database_url: str, metadata_url: str, **kw) -> Settings:
 def settings_for(database_url: str, **kw) -> Settings:
     return Settings(
         database_url=database_url,
-        config_path=EXAMPLES / "council.yaml",
         intake_keys={"forms": INTAKE_SECRET},
         # Scheduled digests and escalations are driven by their own tests.
-        **{"scheduler": False, **kw},
+        **{"scheduler": False, "config_path": EXAMPLES / "council.yaml", **kw},
     )

@@ -32,7 +32,7 @@ from responder.cards import (
 from responder.cards.common import priority_label
 from responder.cards.task_card import outcome_choices
 from responder.config import load_council
-from responder.domain.lifecycle import Status, allowed_actions, relations
+from responder.domain.lifecycle import Action, Status, allowed_actions, relations
 from responder.domain.records import ReporterContact, TaskRecord
 from responder.domain.vocabulary import NOTE_MAX, REASON_MAX
 
@@ -234,6 +234,48 @@ def test_at_most_three_buttons_show_the_next_step_first_and_the_rest_overflow(
     assert [a for a in card["actions"] if a.get("style") == "positive"] == [first]
 
 
+def test_managers_change_priority_cancel_and_assign_an_unassigned_task():
+    task = record(status=Status.UNASSIGNED, assignee=None)
+    choices = (("P1", "P1 priority"), ("P2", "P2 priority"))
+    view = view_for(task, "mo", reassign_choices=(("ben", "Ben"),), priority_choices=choices)
+    card = build(view)
+    assert {"reassign", "priority", "cancel"} <= verbs(card)
+    assert "Assign" in top_titles(card) and "Reassign" not in top_titles(card)
+    priority = inputs(form(card, "priority"))["priority"]
+    assert [c["value"] for c in priority["choices"]] == ["P1", "P2"]
+    reason = inputs(form(card, "cancel"))["cancelReason"]
+    assert reason["maxLength"] == 500 and "isRequired" not in reason
+
+
+def test_past_six_actions_the_managers_share_one_manage_button():
+    """Teams drops actions past six. The council file never gives one person all eight
+    (a manager is not a team's officer), but a card must never lose one silently."""
+    every = (
+        Action.START,
+        Action.COMPLETE,
+        Action.UPDATE,
+        Action.HANDBACK,
+        Action.REASSIGN,
+        Action.PRIORITY,
+        Action.CANCEL,
+    )
+    view = view_for(
+        record(status=Status.ACCEPTED),
+        "ann",
+        actions=every,
+        reassign_choices=(("ben", "Ben"),),
+        priority_choices=(("P1", "P1 priority"),),
+    )
+    card = build(view)
+    titles = [a["title"] for a in card["actions"]]
+    assert len(titles) <= 6 and titles[-1] == "Manage", titles
+    assert verbs(card) >= {"start", "complete", "update", "handback"} | {
+        "reassign",
+        "priority",
+        "cancel",
+    }
+
+
 def test_task_in_progress_can_be_updated_completed_or_handed_back():
     card = build(view_for(record(status=Status.IN_PROGRESS), "ann"))
     assert verbs(card) == {"update", "complete", "handback"}
@@ -298,8 +340,9 @@ def test_reason_box_holds_no_more_than_the_action_accepts():
 def test_manager_can_reassign_to_the_officers_offered():
     choices = (("ben", "Ben"), ("cat", "Cat"))
     card = build(view_for(record(status=Status.ACCEPTED), "mo", reassign_choices=choices))
-    # A manager may add updates, hand back and reassign; assign and cancel are not shown.
-    assert verbs(card) == {"update", "handback", "reassign"}
+    # A manager may add updates, hand back, reassign and cancel (views.py takes hand back
+    # away from managers who do not hold the task); no priority choices given, no button.
+    assert verbs(card) == {"update", "handback", "reassign", "cancel"}
     officer = inputs(form(card, "reassign"))["officer"]
     assert officer["type"] == "Input.ChoiceSet"
     assert [(c["value"], c["title"]) for c in officer["choices"]] == list(choices)
@@ -577,7 +620,7 @@ def test_every_action_carries_task_id_and_version():
     view = view_for(task, "ann", reassign_choices=(("ben", "Ben"),))
     manager_too = dataclasses.replace(view, actions=(*view.actions, *view_for(task, "mo").actions))
     card = build(manager_too)
-    assert verbs(card) == {"start", "update", "complete", "handback", "reassign"}
+    assert verbs(card) == {"start", "update", "complete", "handback", "reassign", "cancel"}
     for action in executes(card):
         assert action["data"] == {"taskId": 1042, "version": 7}
     assert len(card["actions"]) <= 6  # what Teams shows

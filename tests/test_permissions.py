@@ -51,6 +51,8 @@ VERBS = (
     "complete",
     "handback",
     "reassign",
+    "priority",
+    "cancel",
     "refresh",
     "open",
     "case",
@@ -58,6 +60,7 @@ VERBS = (
     "unfollow",
     "attach",
 )
+MANAGING = ("priority", "cancel")  # a manager's own buttons
 # Who changes state with each verb (the lifecycle table, written out as a reader checks
 # it); following is a change too, open to whoever may see the case.
 CHANGES: dict[tuple[str, str], set[str]] = {
@@ -66,6 +69,7 @@ CHANGES: dict[tuple[str, str], set[str]] = {
     ("open", "reassign"): {"team manager"},
     ("queued", "accept"): {"team officer"},
     ("queued", "reassign"): {"team manager"},
+    **{(kind, verb): {"team manager"} for kind in ("open", "queued") for verb in MANAGING},
     **{(kind, "follow"): SEES - {"follower from another team"} for kind in KINDS},
     **{(kind, "unfollow"): {"follower from another team"} for kind in KINDS},
 }
@@ -181,6 +185,8 @@ def inputs(verb: str, roles: dict[str, str | None]) -> dict:
         "complete": {"outcome": "resolved"},
         "handback": {"reason": "Not for me"},
         "reassign": {"officer": roles["team officer"]},
+        "priority": {"priority": "low"},  # neither matrix task is low to begin with
+        "cancel": {"cancelReason": "Matrix cancel"},
         "attach": {"photos": ["no-such-photo"]},
     }.get(verb, {})
 

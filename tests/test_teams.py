@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
@@ -245,6 +245,46 @@ async def test_manager_reassigns_from_the_card(bot):
     assert row.assignee == "carol"
     [event] = await bot.rows(task_events, task_events.c.action == "reassign")
     assert event.actor == "alice"
+
+
+async def test_a_manager_changes_priority_and_cancels_from_the_card(bot):
+    """Managers' own buttons: change priority (the due time follows, the officer's card
+    is updated in place) and cancel with a reason; officers get neither."""
+    await bot.install("bob", "carol", "alice")
+    task = await bot.report()
+    [officers] = await bot.card_for(task["assignee"])
+    assert not {"priority", "cancel"} & verbs(officers.card)
+    managers = (await bot.click("alice", "refresh", task, version=1))["value"]
+    assert {"priority", "cancel", "reassign"} <= verbs(managers)
+    assert "handback" not in verbs(managers)  # a manager moves work by reassigning
+
+    refused = await bot.click(task["assignee"], "priority", task, version=1, priority="urgent")
+    assert "Only a manager of the team can change this task's priority." in texts(refused["value"])
+    for bad in ("critical", "x" * 65, "urgent\x00"):
+        answer = await bot.click("alice", "priority", task, version=1, priority=bad)
+        assert answer["statusCode"] == 200
+    [row] = await bot.rows(tasks)
+    assert (row.priority, row.version) == (task["priority"], 1)  # nothing changed
+    assert task["priority"] != "urgent"
+
+    answer = await bot.click("alice", "priority", task, version=1, priority="urgent")
+    assert "Now Urgent priority." in texts(answer["value"])
+    [row] = await bot.rows(tasks)
+    assert row.priority == "urgent" and row.due_at < datetime.fromisoformat(task["due_at"])
+    await bot.connector.wait_for(
+        lambda r: r.method == "PUT" and r.activity_id == officers.activity_id
+    )
+    [event] = await bot.rows(task_events, task_events.c.action == "priority")
+    assert (event.actor, event.data) == ("alice", {"from": task["priority"], "to": "urgent"})
+
+    no_reason = await bot.click("alice", "cancel", task, version=2, cancelReason="  ")
+    assert "Say why you are cancelling it" in texts(no_reason["value"])
+    answer = await bot.click("alice", "cancel", task, version=2, cancelReason="Duplicate")
+    assert answer["statusCode"] == 200
+    [row] = await bot.rows(tasks)
+    assert row.status == "cancelled"
+    [event] = await bot.rows(task_events, task_events.c.action == "cancel")
+    assert (event.actor, event.note) == ("alice", "Duplicate")
 
 
 async def test_bad_card_actions_get_a_clear_answer(bot):

@@ -27,7 +27,9 @@ from responder.domain.visibility import MAX_TASK_ID, task_id_of
 from responder.domain.vocabulary import NOTE_MAX, NOTE_TOO_LONG, REASON_MAX, REASON_TOO_LONG
 
 # Verbs of the task card that change a task (the lifecycle's actions, by card name).
-TASK_VERBS = frozenset({"accept", "start", "update", "complete", "handback", "reassign"})
+TASK_VERBS = frozenset(
+    {"accept", "start", "update", "complete", "handback", "reassign", "priority", "cancel"}
+)
 VIEW_VERBS = frozenset({"refresh", "open"})  # show the task card as it is now
 CASE_VERBS = frozenset({"case", "follow", "unfollow"})  # councillors' case card
 RAISE = "raise"  # the raise-a-task form card
@@ -49,7 +51,7 @@ UNKNOWN_FIELDS = "This card sent something I don't recognise, so nothing was cha
 # The task card's forms give each input its own id (two forms in one card must not share
 # one); each is read as the field it fills. Cards sent before keep working: ``note``,
 # which both the update and the completion form used, is still accepted.
-FORM_FIELDS = {"updateNote": "note", "completeNote": "note"}
+FORM_FIELDS = {"updateNote": "note", "completeNote": "note", "cancelReason": "reason"}
 
 # Words for each input, in refusals ("The note can't contain control characters.").
 _WORDS = {
@@ -57,6 +59,8 @@ _WORDS = {
     "updateNote": "note",
     "completeNote": "note",
     "reason": "reason",
+    "cancelReason": "reason",
+    "priority": "priority choice",
     "outcome": "outcome",
     "officer": "officer choice",
     "version": "card version",
@@ -70,6 +74,7 @@ _TOO_LONG = {
     "updateNote": NOTE_TOO_LONG,
     "completeNote": NOTE_TOO_LONG,
     "reason": REASON_TOO_LONG,
+    "cancelReason": REASON_TOO_LONG,
 }
 
 
@@ -113,6 +118,8 @@ class _TaskData(_Data):
     outcome: str | None = Field(default=None, max_length=MAX_CHOICE)
     reason: str | None = Field(default=None, max_length=REASON_MAX)
     officer: str | None = Field(default=None, max_length=MAX_CHOICE)
+    priority: str | None = Field(default=None, max_length=MAX_CHOICE)
+    cancelReason: str | None = Field(default=None, max_length=REASON_MAX)
 
 
 class _ViewData(_Data):

@@ -59,7 +59,10 @@ _VERBS = {
     "complete": Action.COMPLETE,
     "handback": Action.HANDBACK,
     "reassign": Action.REASSIGN,
+    "priority": Action.PRIORITY,
+    "cancel": Action.CANCEL,
 }
+NEED_CANCEL_REASON = "Say why you are cancelling it, so the team and the councillors know."
 STILL_BUSY = "I'm still taking your last answer. Send that one again in a moment?"
 _MEMBER_CACHE = 1000  # Teams user ids whose profile was looked up (see _person)
 
@@ -383,6 +386,8 @@ class ResponderBot:
         if not self.chat.scope(person).sees_internals(task.team, task.assignee):
             # A ward's councillor or a follower outside the team: the public case card.
             return await self._card_for(person, task, OUTSIDE_THE_TEAM)
+        if click.verb == "cancel" and not (click.fields.get("reason") or "").strip():
+            return await self._card_for(person, task, NEED_CANCEL_REASON)
         return await self._task_click(person, click)
 
     async def _visible_task(self, person: Person, task_id: int) -> TaskRecord | None:
@@ -393,6 +398,11 @@ class ResponderBot:
         """Accept, start, update, complete, hand back or reassign, if this person may."""
         assert click.task_id is not None
         fields = click.fields
+        if click.verb == "cancel" and not (fields.get("reason") or "").strip():
+            task = await self._visible_task(person, click.task_id)
+            return (
+                await self._card_for(person, task, NEED_CANCEL_REASON) if task else _not_visible()
+            )
         request = ActionRequest(
             task_id=click.task_id,
             action=_VERBS[click.verb],
@@ -402,6 +412,7 @@ class ResponderBot:
             outcome=fields.get("outcome"),
             reason=fields.get("reason"),
             officer=fields.get("officer"),
+            priority=fields.get("priority"),
         )
         now = self.clock()
         try:

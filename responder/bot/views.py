@@ -18,6 +18,7 @@ from responder.domain.vocabulary import (
     PEOPLE_EVENTS,
     delivery_problem,
     outcome_words,
+    priority_words,
 )
 from responder.queries.tasks import load_task, nearest_address, recent_events
 from responder.store.schema import people
@@ -64,6 +65,8 @@ def _event_line(
     to = data.get("to") if isinstance(data, dict) else None
     if action in ("assign", "reassign") and isinstance(to, str):
         words += f" to {_name(council, to)}"
+    if action == "priority" and isinstance(to, str):
+        words = f"Now {priority_words(to)}"
     person = council.person(actor)
     who = f" by {person.name}" if person else ""
     return f"{words}{who}" + (f": {note}" if note else "")
@@ -174,6 +177,11 @@ def render(
         now=now,
         actions=tuple(actions),
         reassign_choices=choices,
+        priority_choices=tuple(
+            (name, priority_words(name)) for name in council.priority_names if name != task.priority
+        )
+        if Action.PRIORITY in actions
+        else (),
         outcomes=outcome_choices(outcomes),
         notice=notice,
         refresh_user_ids=refresh_ids,

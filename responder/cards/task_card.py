@@ -72,6 +72,7 @@ CardAction = ExecuteAction | ShowCardAction | OpenUrlAction
 # accepts ``note`` from cards sent before).
 UPDATE_NOTE, COMPLETE_NOTE = "updateNote", "completeNote"
 OUTCOME, REASON, OFFICER = "outcome", "reason", "officer"
+PRIORITY, CANCEL_REASON = "priority", "cancelReason"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class TaskView:
     actions: tuple[Action, ...]  # what this viewer may do now (lifecycle.allowed_actions)
     # (person_id, name): on-duty officers of the team, for managers.
     reassign_choices: tuple[tuple[str, str], ...] = ()
+    # (value, title): the council's other priorities, most urgent first, for managers.
+    priority_choices: tuple[tuple[str, str], ...] = ()
     # (value, title): the task's service's outcomes (``outcome_choices``)
     outcomes: tuple[tuple[str, str], ...] = DEFAULT_OUTCOMES
     notice: str | None = None  # a line at the top, e.g. a refusal or "Taken by Carol Warden"
@@ -296,6 +299,10 @@ NEXT_STEPS = (Action.ACCEPT, Action.START, Action.COMPLETE)
 # Buttons a phone shows whole side by side (390 px); the rest go under "…" (mode
 # secondary, Adaptive Cards 1.5), where Teams lists them by name.
 MAX_VISIBLE = 3
+# Teams renders at most six actions on a card and drops the rest silently; past that,
+# the managers' actions share one "Manage" button.
+MAX_ACTIONS = 6
+MANAGING = (Action.REASSIGN, Action.PRIORITY, Action.CANCEL)
 
 
 def _actions(view: TaskView) -> list[CardAction]:
@@ -308,8 +315,11 @@ def _actions(view: TaskView) -> list[CardAction]:
         Action.UPDATE: _update,
         Action.HANDBACK: _handback,
         Action.REASSIGN: _reassign,
-    }  # ASSIGN and CANCEL are not offered on the card
+        Action.PRIORITY: _priority,
+        Action.CANCEL: _cancel,
+    }  # ASSIGN is routing's (a manager assigns with Reassign/Assign)
     actions: list[CardAction] = []
+    managing: list[CardAction] = []
     for action, build in builders.items():
         if action not in view.actions:
             continue
@@ -318,7 +328,11 @@ def _actions(view: TaskView) -> list[CardAction]:
             continue
         if not actions and action in NEXT_STEPS:
             button.style = "positive"
-        actions.append(button)
+        (managing if action in MANAGING else actions).append(button)
+    if len(actions) + len(managing) > MAX_ACTIONS:
+        manage = AdaptiveCard(body=[], actions=list[Any](managing))
+        managing = [ShowCardAction(title="Manage", card=manage)]
+    actions += managing
     for button in actions[MAX_VISIBLE:]:
         button.mode = "secondary"
     return actions
@@ -375,7 +389,32 @@ def _reassign(view: TaskView) -> CardAction | None:
         placeholder="Choose an officer",
         choices=[Choice(title=name, value=pid) for pid, name in view.reassign_choices],
     )
-    return _form("Reassign", [officer], execute("reassign", view.data, "Reassign"))
+    # An unassigned task (a queue nobody took, or nobody on duty) is assigned, not re-.
+    verb = "Assign" if view.task.assignee is None else "Reassign"
+    officer.label = f"{verb} to"
+    return _form(verb, [officer], execute("reassign", view.data, verb))
+
+
+def _priority(view: TaskView) -> CardAction | None:
+    if not view.priority_choices:
+        return None
+    choice = ChoiceSetInput(
+        id=PRIORITY,
+        label="New priority (the due time follows)",
+        style="compact",
+        value=view.priority_choices[0][0],
+        choices=[Choice(title=title, value=value) for value, title in view.priority_choices],
+    )
+    return _form("Change priority", [choice], execute("priority", view.data, "Change priority"))
+
+
+def _cancel(view: TaskView) -> CardAction:
+    reason = _text_input(
+        CANCEL_REASON, "Why cancel it?", "e.g. a duplicate of RSP-1042", max_length=REASON_MAX
+    )
+    submit = execute("cancel", view.data, "Cancel task")
+    submit.style = "destructive"
+    return _form("Cancel task", [reason], submit)
 
 
 def _text_input(

@@ -116,6 +116,7 @@ EVENT_WORDS: dict[str, str] = {
     "reassign": "Reassigned",
     "assign": "Assigned",
     "cancel": "Cancelled",
+    "priority": "Priority changed",
     "undelivered": "Card not delivered",
     "photo": "Photo added",
 }
@@ -134,6 +135,7 @@ PEOPLE_EVENTS: frozenset[str] = frozenset(
         "reassign",
         "assign",
         "cancel",
+        "priority",
         "photo",
     }
 )
