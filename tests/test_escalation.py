@@ -141,7 +141,11 @@ async def test_overdue_alerts_managers_and_assignee_is_reminded_before(bot):
     found = await escalate(bot)
     assert (found.reminders, found.overdue) == (0, 1)
     [alert] = await bot.card_for("alice")
-    assert "Overdue: this task has passed its due time." in words(alert.card)
+    # When it fell due, in the cards' one date format, in the alert's own line.
+    assert re.search(
+        r"Overdue: it was due \w{3} \d{1,2} \w{3}, \d\d:\d\d and is not done yet\.",
+        words(alert.card),
+    ), words(alert.card)
     # How late, under the title (and current whenever the card is opened again).
     assert re.search(r"Overdue: (under a minute|\d+ min) late · was due ", words(alert.card))
     # A manager who does not hold the task is not offered "Hand back".

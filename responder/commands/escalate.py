@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
 
+from responder.cards.common import when
 from responder.config.model import Council
 from responder.domain.lifecycle import OPEN_STATUSES, Status
 from responder.messages import Notice, TaskCard
@@ -81,13 +82,15 @@ def scan(
             counts[0] += 1
 
     overdue = conn.execute(
-        select(tasks.c.id, tasks.c.team).where(
+        select(tasks.c.id, tasks.c.team, tasks.c.due_at).where(
             tasks.c.status.in_(_OPEN), tasks.c.due_at > since, tasks.c.due_at <= now
         )
     ).all()
     for late in overdue:
+        # When it fell due; the card's due line says how late it is each time it is opened.
+        due = when(late.due_at.astimezone(council.tz), now)
         for manager in managers(late.team):
-            notice = "Overdue: this task has passed its due time."
+            notice = f"Overdue: it was due {due} and is not done yet."
             rows.append(TaskCard.alert_to(late.id, manager, notice, "overdue", now))
         counts[1] += 1
 
