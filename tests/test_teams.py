@@ -519,6 +519,19 @@ async def test_a_token_that_cannot_be_had_is_a_failed_call_not_a_crash(connector
 # -- officer chat ---------------------------------------------------------------------------
 
 
+async def test_my_tasks_names_the_nearest_known_address_for_a_report_without_one(bot):
+    await bot.install("bob", "carol")
+    await bot.say("carol", "off duty")  # both tasks go to bob
+    await bot.report()  # 1 High Street, at NORTHGATE
+    lat, lon = NORTHGATE[0] + 0.0002, NORTHGATE[1]  # about 22 m north, no address given
+    await bot.report("graffiti", location={"lat": lat, "lon": lon})
+    await bot.say("bob", "my tasks")
+    [listing] = [r for r in bot.connector.received if r.card and "Your open tasks" in texts(r.card)]
+    words = texts(listing.card)
+    assert "Near 1 High Street (about 20 m)" in words
+    assert f"{lat:.5f}" not in words
+
+
 async def test_my_tasks_duty_and_help(bot):
     await bot.install("bob")
     task = await bot.report()

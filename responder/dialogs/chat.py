@@ -250,6 +250,7 @@ class Chat:
         council = self.domain.council
         now = self.clock()
         found = await open_tasks_for(self.db, self.domain, person.id)
+        places = await self._places(found)
         rows = [
             TaskListRow(
                 reference=t.reference,
@@ -259,7 +260,7 @@ class Chat:
                 due_text=f"Due {when(t.due_at.astimezone(council.tz), now)}",
                 due_soon=due_relative(t.due_at, now),
                 overdue=t.due_at < now,
-                address=t.address or f"{t.lat:.5f}, {t.lon:.5f}",
+                address=places[t.id],
                 task_id=t.id,
             )
             for t in found
@@ -281,6 +282,19 @@ class Chat:
         return Reply(
             "You're off duty: new tasks go to others in your team. Your open tasks stay with you."
         )
+
+    async def _places(self, found: list[TaskRecord]) -> dict[int, str]:
+        """Where each task is, in words: its address, else the nearest one known from
+        other reports (looked up only for tasks without one), else coordinates."""
+        bare = [t for t in found if not (t.address or "").strip()]
+        near: dict[int, tuple[str, float] | None] = {}
+        if bare:
+
+            def read(conn) -> dict[int, tuple[str, float] | None]:
+                return {t.id: nearest_address(conn, t.lat, t.lon) for t in bare}
+
+            near = await self.db.query(read)
+        return {t.id: place_words(t.address, t.lat, t.lon, near.get(t.id)) for t in found}
 
     # -- words ---------------------------------------------------------------------------
 
