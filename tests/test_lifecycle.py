@@ -47,6 +47,7 @@ _allow(A.COMPLETE, [S.ACCEPTED, S.IN_PROGRESS], [R.ASSIGNEE], S.COMPLETED)
 _allow(A.HANDBACK, OPEN[1:], [R.ASSIGNEE, R.TEAM_MANAGER], S.UNASSIGNED)
 _allow(A.REASSIGN, OPEN, [R.TEAM_MANAGER, R.SYSTEM], S.ASSIGNED)
 _allow(A.CANCEL, OPEN, [R.TEAM_MANAGER, R.SYSTEM], S.CANCELLED)
+_allow(A.PRIORITY, OPEN, [R.TEAM_MANAGER, R.SYSTEM], None)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,7 @@ def test_open_statuses() -> None:
 def test_table_shape() -> None:
     assert {t.action for t in TRANSITIONS} == set(Action)
     assert [t.action for t in TRANSITIONS if t.queue_only] == [A.ACCEPT]
-    assert [t.action for t in TRANSITIONS if t.target is None] == [A.UPDATE]
+    assert [t.action for t in TRANSITIONS if t.target is None] == [A.UPDATE, A.PRIORITY]
     # Nothing ever leaves a closed state.
     assert all(not (t.sources - OPEN_STATUSES) for t in TRANSITIONS)
 
@@ -178,8 +179,8 @@ def test_allowed_actions() -> None:
     assert allowed_actions(S.ASSIGNED, assignee) == [A.ACCEPT, A.HANDBACK]
     assert allowed_actions(S.ACCEPTED, assignee) == [A.START, A.UPDATE, A.COMPLETE, A.HANDBACK]
     assert allowed_actions(S.IN_PROGRESS, assignee) == [A.UPDATE, A.COMPLETE, A.HANDBACK]
-    assert allowed_actions(S.UNASSIGNED, manager) == [A.ASSIGN, A.REASSIGN, A.CANCEL]
-    assert allowed_actions(S.ASSIGNED, manager) == [A.HANDBACK, A.REASSIGN, A.CANCEL]
+    assert allowed_actions(S.UNASSIGNED, manager) == [A.ASSIGN, A.REASSIGN, A.CANCEL, A.PRIORITY]
+    assert allowed_actions(S.ASSIGNED, manager) == [A.HANDBACK, A.REASSIGN, A.CANCEL, A.PRIORITY]
     officer = frozenset({R.TEAM_OFFICER})
     assert allowed_actions(S.UNASSIGNED, officer) == []
     assert allowed_actions(S.UNASSIGNED, officer, queue_task=True) == [A.ACCEPT]

@@ -173,8 +173,8 @@ async def test_the_councils_outcomes_from_card_to_history_to_notify(bot, notify)
         officer, "complete", task, version=2, outcome="passed-to-highways", note="Pothole too"
     )
     shown = texts(answer["value"])
-    assert "Completed (Passed to Highways)" in shown  # the status line
-    assert "Completed (Passed to Highways) by " in shown  # the card's recent history
+    assert "Done (Passed to Highways)" in shown  # the status line
+    assert "Done (Passed to Highways) by " in shown  # the card's recent history
     [row] = await bot.rows(tasks)
     assert (row.status, row.outcome, row.version) == ("completed", "passed-to-highways", 3)
 
@@ -195,9 +195,9 @@ async def test_the_councils_outcomes_from_card_to_history_to_notify(bot, notify)
     # The following councillor is told in the council's words too.
     conv = personal_conversation("cllr-hughes")
     [notice] = await bot.connector.wait_for(
-        lambda r: r.conversation_id == conv and r.card and "Now completed" in texts(r.card)
+        lambda r: r.conversation_id == conv and r.card and "Now done" in texts(r.card)
     )
-    assert "Now completed (Passed to Highways)." in texts(notice.card)
+    assert "Now done (Passed to Highways)." in texts(notice.card)
 
     # The ward's councillor sees the council's words in the case card and its history.
     before = len(bot.connector.received)
@@ -206,7 +206,7 @@ async def test_the_councils_outcomes_from_card_to_history_to_notify(bot, notify)
     [case] = [r.card for r in bot.connector.received[before:] if r.conversation_id == conv]
     assert_valid_card(case)
     words = texts(case)
-    assert "Completed (Passed to Highways)" in words
+    assert "Done (Passed to Highways)" in words
     assert "passed-to-highways" not in words
 
 
@@ -226,4 +226,4 @@ async def test_a_service_naming_no_outcomes_keeps_the_defaults(bot, notify):
     await bot.settle()
     assert await snapshot(bot) == before
     answer = await bot.click("grace", "complete", task, version=2, outcome="no-action")
-    assert "Completed (Nothing found)" in texts(answer["value"])
+    assert "Done (Nothing found)" in texts(answer["value"])
