@@ -121,6 +121,8 @@ VERBS = (
     "complete",
     "handback",
     "reassign",
+    "priority",
+    "cancel",
     "refresh",
     "open",
     "case",
@@ -129,7 +131,20 @@ VERBS = (
     "attach",
     "raise",
 )
-INPUTS = ("note", "outcome", "reason", "officer", "type", "location", "description", "photos")
+INPUTS = (
+    "note",
+    "updateNote",
+    "completeNote",
+    "outcome",
+    "reason",
+    "cancelReason",
+    "officer",
+    "priority",
+    "type",
+    "location",
+    "description",
+    "photos",
+)
 HUGE = 100_000  # characters of a huge input
 MARKER = re.compile(r"z[qt][0-9a-f]{10}")
 
@@ -296,6 +311,10 @@ class Generator:
         if r < 0.35:
             valid = {
                 "note": ["Cleared, bags left for collection.", ""],
+                "updateNote": ["Two bags cleared.", ""],
+                "completeNote": ["Done, area swept.", ""],
+                "cancelReason": ["A duplicate of an earlier report.", ""],
+                "priority": ["urgent", "high", "normal", "low", "URGENT", "P1"],
                 "outcome": ["resolved", "no-action", "referred", "private-land", "RESOLVED"],
                 "reason": ["Needs a van.", ""],
                 "officer": ["bob", "carol", "dan", "erin", "alice", "grace", "nobody", ""],
@@ -356,7 +375,7 @@ class Generator:
         if r < 0.82:
             return rng.choice(VERBS)
         if r < 0.88:
-            return rng.choice(["ACCEPT", " accept", "accept\x00", "cancel", "assign", "delete"])
+            return rng.choice(["ACCEPT", " accept", "accept\x00", "Cancel", "assign", "delete"])
         if r < 0.93:
             return self.text("verb", hostile, marks)
         return rng.choice([None, 1, True, [], ["accept"], {"verb": "accept"}, "missing"])
@@ -376,7 +395,10 @@ class Generator:
             }.get(task.status, ["refresh", "update"])
         else:
             actor = "alice"
-            verbs = ["update", "update", "reassign", "handback", "refresh"]
+            # A manager's own buttons too; cancelling is rare, so the open tasks last.
+            verbs = ["update", "update", "reassign", "handback", "refresh", "priority"]
+            if rng.random() < 0.03:
+                verbs = ["cancel"]
         self.actor = actor
         verb = rng.choice(verbs)
         data: dict[str, object] = {"taskId": task.id}
@@ -387,12 +409,16 @@ class Generator:
             "complete": ["outcome", "note"],
             "handback": ["reason"],
             "reassign": ["officer", "note"],
+            "priority": ["priority"],
+            "cancel": ["cancelReason"],
         }.get(verb, ["note"])
         for name in inputs:
             if name == "outcome" and rng.random() < 0.6:
                 data[name] = "resolved"
             elif name == "officer" and rng.random() < 0.6:
                 data[name] = rng.choice(["bob", "carol"])
+            elif name == "priority" and rng.random() < 0.6:
+                data[name] = rng.choice(["urgent", "high", "normal", "low"])
             else:
                 data[name] = self.value(name, False, marks)
         return actor, verb, data
