@@ -25,9 +25,12 @@ from responder.commands.escalate import run_escalations
 from responder.config import Council, load_council
 from responder.domain.context import Domain
 from responder.domain.geocode import WardGeocoder
+from responder.fetching.photos import PhotoFetcher
 from responder.incidents import keep_data_out_of_logs
 from responder.intake import api as intake
+from responder.intake import forms as form_intake
 from responder.intake import photos as photo_files
+from responder.intake.open311 import routes as open311
 from responder.jobs.dispatcher import Dispatcher
 from responder.jobs.scheduler import Cron, Every, Job, Scheduler
 from responder.notify import receipts
@@ -38,6 +41,7 @@ from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
 from responder.web import clock_key, db_key, domain_key, intake_keys_key, json_errors
+from responder.webhooks.delivery import WebhookSender
 
 log = logging.getLogger("responder")
 dispatcher_key = web.AppKey("dispatcher", Dispatcher)
@@ -186,6 +190,8 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
 
     app.add_routes(receipts.routes(settings.notify_callback_token, db, council, clock))
     app.add_routes(photo_files.routes(db))
+    app.add_routes(open311.routes())  # /open311/v2/ (FixMyStreet)
+    app.add_routes(form_intake.routes())  # POST /api/intake/{source} (forms packages)
     app.add_routes(page_routes(council))  # /privacy and /terms, linked from the app package
 
     async def database(app: web.Application):
@@ -212,6 +218,10 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         handlers = TeamsDelivery(db, domain, connector, TeamsPacer(), clock).handlers()
         notify = app[notify_key] = NotifySender.from_settings(db, council, settings, clock)
         handlers |= notify.handlers()
+        fetcher = PhotoFetcher(db, domain, settings, public_url, clock)
+        handlers |= fetcher.handlers()
+        webhooks = WebhookSender(db, domain, settings, clock)
+        handlers |= webhooks.handlers()
         notify.start()
         dispatcher = Dispatcher(db, handlers, clock)
         app[dispatcher_key] = dispatcher
@@ -221,6 +231,8 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         dispatcher.stop()
         await runner
         await notify.close()
+        await fetcher.close()
+        await webhooks.close()
 
     # Built even without background work, so a test can add jobs and call tick() itself.
     scheduler = app[scheduler_key] = Scheduler(db, scheduled_jobs(app, db, council), clock)

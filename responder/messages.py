@@ -158,6 +158,57 @@ class ResidentUpdate(Message):
         return self.row(reference + FALLBACK_SUFFIX, now, self.task_id)
 
 
+class PhotoFetch(Message):
+    """A photo a source linked to (Open311 ``media_url``, a form's upload link), to fetch
+    and add to the task, or to record as unfetchable (``responder/fetching``)."""
+
+    KIND: ClassVar[str] = "fetch.photo"
+    task_id: int
+    source: str  # whose photo_hosts allow it
+    url: str
+    report_id: int | None = None  # the report it came with (None: a citizen update)
+    update: str | None = None  # the citizen update it came with, by its update id
+
+    @classmethod
+    def of(
+        cls,
+        task_id: int,
+        source: str,
+        url: str,
+        key: str,
+        now: datetime,
+        *,
+        report_id: int | None = None,
+        update: str | None = None,
+    ) -> dict[str, Any]:
+        """``key`` names the photo once, e.g. ``photo:report:{report_id}:{index}``."""
+        message = cls(task_id=task_id, source=source, url=url, report_id=report_id, update=update)
+        return message.row(key, now, task_id)
+
+
+class WebhookEvent(Message):
+    """One history event of a task, signed and posted to one subscriber."""
+
+    KIND: ClassVar[str] = "webhook.event"
+    subscriber: str
+    event_id: int  # task_events.id: the webhook's event id, once per subscriber
+    task_id: int
+
+    @classmethod
+    def to(cls, subscriber: str, event_id: int, task_id: int, now: datetime) -> dict[str, Any]:
+        key = f"webhook:{subscriber}:{event_id}"
+        return cls(subscriber=subscriber, event_id=event_id, task_id=task_id).row(key, now, task_id)
+
+
 KINDS: dict[str, type[Message]] = {
-    kind.KIND: kind for kind in (TaskCard, CardRefresh, Notice, DigestDelivery, ResidentUpdate)
+    kind.KIND: kind
+    for kind in (
+        TaskCard,
+        CardRefresh,
+        Notice,
+        DigestDelivery,
+        ResidentUpdate,
+        PhotoFetch,
+        WebhookEvent,
+    )
 }

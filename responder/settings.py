@@ -91,6 +91,8 @@ class Settings:
     notify_per_minute: int = 2900
     # Intake credentials: key name (recorded as the source system) -> secret.
     intake_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # Subscribers' signing secrets: subscriber name (the council file's) -> secret.
+    webhook_secrets: dict[str, str] = field(default_factory=dict, repr=False)
     environment: str = "development"
     # Deliver the outbox from this process (off: an intake-only instance, or tests of intake).
     background: bool = True
@@ -133,6 +135,9 @@ class Settings:
             notify_callback_token=env.get("NOTIFY_CALLBACK_TOKEN", ""),
             notify_per_minute=_int(env, "NOTIFY_PER_MINUTE", 2900),
             intake_keys=parse_intake_keys(env.get("RESPONDER_INTAKE_KEYS", "")),
+            webhook_secrets=parse_intake_keys(
+                env.get("RESPONDER_WEBHOOK_SECRETS", ""), "RESPONDER_WEBHOOK_SECRETS"
+            ),
             environment=env.get("RESPONDER_ENV", "development"),
             background=env.get("RESPONDER_BACKGROUND", "on").lower() not in ("off", "0", "false"),
             scheduler=env.get("RESPONDER_SCHEDULER", "on").lower() not in ("off", "0", "false"),
@@ -290,16 +295,16 @@ def _public_url(value: str) -> str:
     return url
 
 
-def parse_intake_keys(value: str) -> dict[str, str]:
+def parse_intake_keys(value: str, setting: str = "RESPONDER_INTAKE_KEYS") -> dict[str, str]:
     """``name:secret,name2:secret2`` -> {name: secret}; refuses weak or malformed entries."""
     keys: dict[str, str] = {}
     for i, entry in enumerate(filter(None, (e.strip() for e in value.split(",")))):
         name, sep, secret = entry.partition(":")
         if not sep or not name or not secret:
-            raise SettingsError(f"RESPONDER_INTAKE_KEYS[{i}]: expected name:secret")
+            raise SettingsError(f"{setting}[{i}]: expected name:secret")
         if len(secret) < 8:
-            raise SettingsError(f"RESPONDER_INTAKE_KEYS[{i}] ({name}): secret under 8 characters")
+            raise SettingsError(f"{setting}[{i}] ({name}): secret under 8 characters")
         if name in keys:
-            raise SettingsError(f"RESPONDER_INTAKE_KEYS[{i}]: key name {name!r} given twice")
+            raise SettingsError(f"{setting}[{i}]: key name {name!r} given twice")
         keys[name] = secret
     return keys

@@ -318,7 +318,8 @@ async def test_received_email_goes_before_completed_even_when_retried(
 def test_lanes_follow_the_kind():
     assert [lane_of(k) for k in ("teams.card", "teams.refresh", "teams.digest")] == ["teams"] * 3
     assert [lane_of(k) for k in ("notify", "notify.email")] == ["notify", "notify"]
-    assert [lane_of(k) for k in ("webhook", "teamsish", "")] == ["default"] * 3
+    assert [lane_of(k) for k in ("fetch.photo", "webhook.event")] == ["fetch", "webhook"]
+    assert [lane_of(k) for k in ("fetching", "teamsish", "")] == ["default"] * 3
 
 
 needs_pg = pytest.mark.skipif(PG_URL == "off", reason="needs the machine's PostgreSQL")

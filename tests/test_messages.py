@@ -17,9 +17,11 @@ from responder.messages import (
     CardRefresh,
     DigestDelivery,
     Notice,
+    PhotoFetch,
     ResidentUpdate,
     TaskCard,
     UnreadablePayload,
+    WebhookEvent,
 )
 from responder.store.outbox import enqueue, outbox_row
 from responder.store.schema import outbox
@@ -52,6 +54,13 @@ ROWS = [
         ).owed(NOW),
         "notify:5:received:sms",
     ),
+    (
+        PhotoFetch.of(
+            7, "fixmystreet", "https://fms.example/p/1.jpeg", "photo:report:5:0", NOW, report_id=5
+        ),
+        "photo:report:5:0",
+    ),
+    (WebhookEvent.to("backoffice", 41, 7, NOW), "webhook:backoffice:41"),
 ]
 
 

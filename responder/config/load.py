@@ -44,8 +44,12 @@ from responder.config.model import (
     Ward,
     WardFile,
 )
+from responder.config.open311 import Open311Config, check_open311
+from responder.config.sources import Source, check_sources
+from responder.config.subscribers import Subscriber, check_subscribers
 from responder.config.wards import load_wards
 from responder.config.wording import duplicates, hint, nearest, shown
+from responder.domain.vocabulary import DEFAULT_OUTCOMES
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -282,6 +286,9 @@ class _Parts:
     rules: list[tuple[int, Rule]]
     notify: NotifyConfig | None
     digest: DigestConfig | None
+    sources: dict[str, Source] | None
+    open311: Open311Config | None
+    subscribers: list[Subscriber] | None
     # (services[i].outcomes key path, the outcomes there that passed on their own)
     outcomes: list[tuple[str, list[tuple[int, Outcome]]]]
     # Only when every team passed can "no team serves X" be trusted.
@@ -301,6 +308,9 @@ def _salvage(data: dict[str, Any]) -> _Parts:
         rules=_valid_items(data, "rules", Rule)[0],
         notify=_valid_section(data, "notify"),
         digest=_valid_section(data, "digest"),
+        sources=_valid_section(data, "sources"),
+        open311=_valid_section(data, "open311"),
+        subscribers=_valid_section(data, "subscribers"),
         outcomes=_valid_outcomes(data),
         teams_complete=teams_complete,
     )
@@ -392,7 +402,17 @@ def _cross_checks(parts: _Parts, known: _Known) -> list[str]:
         *_check_notify(parts.notify),
         *_check_digest(parts.digest, known),
         *_check_coverage(parts, known),
+        *check_sources(parts.sources, known.task_types),
+        *check_open311(parts.open311, known.task_types, _outcome_codes(parts)),
+        *check_subscribers(parts.subscribers),
     ]
+
+
+def _outcome_codes(parts: _Parts) -> list[str]:
+    """Every outcome code a task can end with (the defaults' too: a service may use them)."""
+    codes = [o.code for o in DEFAULT_OUTCOMES]
+    codes += [o.code for _, outcomes in parts.outcomes for _, o in outcomes]
+    return list(dict.fromkeys(codes))
 
 
 def _unknown(

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from pydantic_core import PydanticCustomError
 from shapely.geometry.base import BaseGeometry
 
+from responder.config.base import Strict as _Strict
+from responder.config.open311 import Open311Config
+from responder.config.sources import Source
+from responder.config.subscribers import Subscriber
 from responder.domain.vocabulary import (
     DEFAULT_OUTCOMES,
     OUTCOME_CODE_MAX,
@@ -29,10 +33,6 @@ from responder.domain.vocabulary import (
 RoutingStrategy = Literal["least-loaded", "round-robin", "queue"]
 Role = Literal["manager", "officer", "councillor"]
 RaisedBy = Literal["resident", "councillor", "officer", "manager"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CouncilInfo(_Strict):
@@ -185,6 +185,13 @@ class CouncilFile(_Strict):
     duplicates: Duplicates = Field(default_factory=Duplicates)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     digest: DigestConfig = Field(default_factory=DigestConfig)
+    # Reports from FixMyStreet (Open311) and forms packages, by source name (the source's
+    # intake key in RESPONDER_INTAKE_KEYS); see config/sources.py.
+    sources: dict[str, Source] = Field(default_factory=dict)
+    # What the Open311 server says of the council's services; see config/open311.py.
+    open311: Open311Config = Field(default_factory=Open311Config)
+    # Systems told of every status change by signed webhook; see config/subscribers.py.
+    subscribers: list[Subscriber] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

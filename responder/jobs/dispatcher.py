@@ -60,7 +60,14 @@ from sqlalchemy import (
 from responder.incidents import log_incident
 from responder.messages import UnreadablePayload
 from responder.store.db import Database
-from responder.store.outbox import DEFAULT_LANE, NOTIFY_LANE, TEAMS_LANE, lane_of
+from responder.store.outbox import (
+    DEFAULT_LANE,
+    FETCH_LANE,
+    NOTIFY_LANE,
+    TEAMS_LANE,
+    WEBHOOK_LANE,
+    lane_of,
+)
 from responder.store.schema import outbox
 
 log = logging.getLogger("responder.dispatcher")
@@ -118,7 +125,14 @@ class Lane:
 # Teams: 48 cards/s through the pacer, so a few dozen in flight cover a slow connector.
 # Notify: 48/s through its pacer and 8 worker threads; kept small, so that a new urgent
 # message waits behind at most this many already claimed (under a second at Notify's pace).
-LANES = (Lane(TEAMS_LANE, 48), Lane(NOTIFY_LANE, 24), Lane(DEFAULT_LANE, 16))
+LANES = (
+    Lane(TEAMS_LANE, 48),
+    Lane(NOTIFY_LANE, 24),
+    # A slow photo host or subscriber holds only its own lane.
+    Lane(FETCH_LANE, 8),
+    Lane(WEBHOOK_LANE, 16),
+    Lane(DEFAULT_LANE, 16),
+)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Each row also carries what the dispatcher schedules it by (``responder/jobs/dispatcher.py``):
 
 - ``lane``: the channel it goes out on, from its kind's prefix (``teams.*`` -> ``teams``,
-  ``notify``/``notify.*`` -> ``notify``, anything else -> ``default``). Each lane is
+  ``notify``/``notify.*`` -> ``notify``, ``fetch.*`` -> ``fetch``, ``webhook.*`` ->
+  ``webhook``, anything else -> ``default``). Each lane is
   claimed and paced on its own, so a backlog in one never holds up another.
 - ``deliver_by``: how urgent it is, as a deadline; within a lane the earliest goes first.
   A row about a task takes the task's due time (set from its priority: an urgent task is
@@ -24,6 +25,8 @@ from responder.store.schema import outbox, tasks
 
 TEAMS_LANE = "teams"
 NOTIFY_LANE = "notify"
+FETCH_LANE = "fetch"  # photos fetched from sources' hosts: slow hosts wait apart
+WEBHOOK_LANE = "webhook"  # progress posted to subscribers
 DEFAULT_LANE = "default"
 # The deadline of a row about no task: a day, as a high-priority task's card would have.
 UNTIED_DEADLINE = timedelta(hours=24)
@@ -34,8 +37,8 @@ def lane_of(kind: str) -> str:
     prefix = kind.split(".", 1)[0]
     if prefix == TEAMS_LANE:
         return TEAMS_LANE
-    if prefix == NOTIFY_LANE:
-        return NOTIFY_LANE
+    if prefix in (NOTIFY_LANE, FETCH_LANE, WEBHOOK_LANE):
+        return prefix
     return DEFAULT_LANE
 
 

@@ -142,6 +142,8 @@ task_events = Table(
     Column("to_status", String(20)),
     Column("note", Text),
     Column("data", JSON),
+    # Open311's servicerequestupdates and webhooks read the history by time window.
+    Index(None, "at"),
 )
 
 # Each report received, linked to the task it created or joined as a duplicate.
@@ -161,6 +163,9 @@ reports = Table(
     # the same source + external_id with other content is refused (409), not replayed.
     # NULL for reports from chat and from before migration 0009.
     Column("content_hash", String(64)),
+    # What the source said beyond the report itself (Open311 attribute[...], a form's
+    # extra answers), never contact details: e.g. {"fixmystreet_id": "123", "uprn": "..."}.
+    Column("attributes", JSON),
     UniqueConstraint("source", "external_id"),
     # Repeat reports nearby: type, then a narrow band of latitude, then the time window.
     Index(None, "type", "lat", "received_at"),
@@ -294,6 +299,17 @@ photos = Table(
     Column("content_type", String(100), nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# Signed form posts already accepted (HMAC sources): the same signature again inside the
+# timestamp window is a replay, refused. Rows past expires_at are deleted as new ones come.
+intake_replays = Table(
+    "intake_replays",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 hex of source + signature
+    Column("source", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
 

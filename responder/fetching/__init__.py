@@ -1,0 +1,1 @@
+"""Fetching what outside systems link to (photos), safely: allowed hosts, public addresses."""
