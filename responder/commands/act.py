@@ -38,6 +38,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from responder.commands.create import delivery_messages, notify_rows, officer_loads
 from responder.commands.follows import status_notices
+from responder.commands.subscribers import webhook_messages
 from responder.config.model import Council, Team
 from responder.domain.context import Domain
 from responder.domain.lifecycle import Action, Status, decide, relations
@@ -173,7 +174,13 @@ def _act(conn: Connection, domain: Domain, request: ActionRequest, now: datetime
     if done.rowcount == 0:  # moved on under us despite the lock: nothing written yet
         current = load_task(conn, domain, task.id)
         return ActionResult(current or task, False, STALE)
-    conn.execute(insert(task_events), change.events)
+    event_ids = conn.execute(
+        insert(task_events).returning(task_events.c.id, sort_by_parameter_order=True),
+        change.events,
+    ).scalars()
+    webhooks = webhook_messages(
+        council, task.id, zip(event_ids, (e["action"] for e in change.events), strict=True), now
+    )
     if change.cursor is not None:
         team_code, officer = change.cursor
         conn.execute(update(teams).where(teams.c.code == team_code).values(last_assigned=officer))
@@ -183,7 +190,7 @@ def _act(conn: Connection, domain: Domain, request: ActionRequest, now: datetime
     )
     updated = load_task(conn, domain, task.id)
     assert updated is not None
-    enqueue(conn, [refresh, *change.messages, *notices], deliver_by=updated.due_at)
+    enqueue(conn, [refresh, *change.messages, *notices, *webhooks], deliver_by=updated.due_at)
     return ActionResult(updated, True, change.notice)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from responder.commands.follows import follow
+from responder.commands.subscribers import webhook_messages
 from responder.config.model import Council
 from responder.domain import geo
 from responder.domain.context import Domain
@@ -30,7 +31,7 @@ from responder.domain.routing import (
     route,
 )
 from responder.domain.sla import due_at
-from responder.messages import ResidentUpdate, TaskCard
+from responder.messages import PhotoFetch, ResidentUpdate, TaskCard
 from responder.queries.tasks import load_task
 from responder.store.db import Database
 from responder.store.history import append_event
@@ -164,7 +165,7 @@ def _create(conn: Connection, domain: Domain, report: NewReport, now: datetime) 
         "version": 1,
     }
     task_id = conn.execute(_INSERT_TASK, values).scalar_one()
-    append_event(
+    event_id = append_event(
         conn,
         task_id,
         now,
@@ -184,6 +185,8 @@ def _create(conn: Connection, domain: Domain, report: NewReport, now: datetime) 
         follow(conn, report.raised_by_person, task_id, now)
     messages = delivery_messages(conn, council, task_id, decision.team, decision.assignee, 1, now)
     messages += _notify_messages(council, task_id, report_id, report, "received", now)
+    messages += photo_fetches(report, task_id, report_id, now)
+    messages += webhook_messages(council, task_id, [(event_id, "created")], now)
     enqueue(conn, messages, deliver_by=values["due_at"])  # known: no need to read it back
     task = TaskRecord.from_row(_Row({"id": task_id, **values}), domain.prefix)
     return CreateResult(task=task, created=True)
@@ -330,7 +333,7 @@ def _link_duplicate(
         }
         note += f"; priority raised from {task.priority} to {raised.priority}"
     conn.execute(update(tasks).where(tasks.c.id == task.id).values(changes))
-    append_event(
+    event_id = append_event(
         conn,
         task.id,
         now,
@@ -344,7 +347,10 @@ def _link_duplicate(
     report_id = _store_report(conn, report, task.id, now, duplicate=True)
     if report.raised_by_person:
         follow(conn, report.raised_by_person, task.id, now)
-    enqueue(conn, _notify_messages(council, task.id, report_id, report, "received", now))
+    messages = _notify_messages(council, task.id, report_id, report, "received", now)
+    messages += photo_fetches(report, task.id, report_id, now)
+    messages += webhook_messages(council, task.id, [(event_id, "duplicate_linked")], now)
+    enqueue(conn, messages)
     updated = load_task(conn, domain, task.id)
     assert updated is not None
     return CreateResult(task=updated, created=False, duplicate_of=task.id)
@@ -378,6 +384,18 @@ def _raised_priority(
     return None
 
 
+def photo_fetches(
+    report: NewReport, task_id: int, report_id: int, now: datetime
+) -> list[dict[str, Any]]:
+    """A ``fetch.photo`` row for each photo link the report came with, once each."""
+    return [
+        PhotoFetch.of(
+            task_id, report.source, url, f"photo:report:{report_id}:{i}", now, report_id=report_id
+        )
+        for i, url in enumerate(dict.fromkeys(report.fetch_photos))
+    ]
+
+
 def _store_report(
     conn: Connection, report: NewReport, task_id: int, now: datetime, *, duplicate: bool
 ) -> int:
@@ -393,6 +411,7 @@ def _store_report(
             "external_id": report.external_id,
             "duplicate": duplicate,
             "content_hash": report.content_hash,
+            "attributes": dict(report.attributes) or None,
         },
     ).scalar_one()
     if report.reporter is not None:

@@ -37,6 +37,12 @@ class NewReport:
     # What makes a resend the same report (a hash, no personal data): a source +
     # external_id seen before with other content is a conflict, not the old task.
     content_hash: str | None = None
+    # What the source said beyond the report (Open311 attribute[...], a form's extra
+    # answers), as text; never contact details. Kept on the report row.
+    attributes: tuple[tuple[str, str], ...] = ()
+    # Photo links to fetch through the outbox (the source's photo_hosts decide), unlike
+    # ``photos``, which are shown as they are.
+    fetch_photos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

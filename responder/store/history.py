@@ -23,9 +23,11 @@ def append_event(
     data: dict[str, Any] | None = None,
     from_status: str | None = None,
     to_status: str | None = None,
-) -> None:
-    """One history entry: who (a person id, 'system', 'notify', 'intake:<key>'), when, what."""
-    conn.execute(
+) -> int:
+    """One history entry: who (a person id, 'system', 'notify', 'intake:<key>'), when, what.
+
+    Returns its id (a webhook's event id)."""
+    done = conn.execute(
         _INSERT_EVENT,
         {
             "task_id": task_id,
@@ -38,3 +40,4 @@ def append_event(
             "to_status": to_status,
         },
     )
+    return int(done.inserted_primary_key[0])
