@@ -40,4 +40,6 @@ def append_event(
             "to_status": to_status,
         },
     )
-    return int(done.inserted_primary_key[0])
+    key = done.inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    return int(key[0])
