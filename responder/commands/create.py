@@ -7,7 +7,7 @@ apply them and record the result with its audit event and outbox rows, atomicall
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,15 +99,28 @@ class ReplayConflict(Exception):
 
 
 async def create_task(
-    db: Database, domain: Domain, report: NewReport, now: datetime
+    db: Database,
+    domain: Domain,
+    report: NewReport,
+    now: datetime,
+    *,
+    first: Callable[[Connection], None] | None = None,
 ) -> CreateResult:
     """Accept a report: a new task, a linked duplicate, or the task it already made.
 
     Raises ``RoutingError`` (with the offending field) when the report cannot be routed,
     and ``ReplayConflict`` when its source + external_id were used for other content.
+    ``first`` runs at the start of the same transaction (e.g. ``commands.replays`` claiming
+    a signed request): whatever it raises undoes everything and reaches the caller.
     """
+
+    def command(conn: Connection) -> CreateResult:
+        if first is not None:
+            first(conn)
+        return _create(conn, domain, report, now)
+
     try:
-        return await db.run(lambda conn: _create(conn, domain, report, now))
+        return await db.run(command)
     except IntegrityError:
         # The same source + external_id is stored already (perhaps by another request or
         # instance a moment ago): the unique key undid this transaction.
