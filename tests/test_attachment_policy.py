@@ -9,10 +9,9 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from responder.bot.attachment_policy import (
-    DEFAULT_ATTACHMENT_HOSTS,
+from responder.bot.attachment_policy import DEFAULT_ATTACHMENT_HOSTS, AttachmentPolicy
+from responder.fetching.guard import (
     AddressRefused,
-    AttachmentPolicy,
     GuardedResolver,
     URLRefused,
     address_refusal,

@@ -1,39 +1,40 @@
-"""Where an officer's photo may be fetched from (server-side request forgery guard).
+"""Where an officer's photo may be fetched from: Teams' own rules on top of the SSRF guard.
 
 Whoever puts an activity in front of the bot chooses an attachment's ``contentUrl`` or
-``downloadUrl``. Fetched blindly, that would let a message make the bot GET its own
-loopback ports, the cloud metadata service (169.254.169.254) or the council's internal
-network, and hand back what it found as a "photo". So a photo URL is fetched only when:
+``downloadUrl``. The guard every fetch of ours goes through (``responder.fetching.guard``:
+https, no credentials, public addresses only, checked on the addresses connected to) is
+applied here with Teams' hosts, plus what is Teams' alone:
 
-- it is https, with no credentials in it;
-- its host is one that serves Teams attachments (``DEFAULT_ATTACHMENT_HOSTS``, replaced by
-  ``RESPONDER_ATTACHMENT_HOSTS``) or the host of the activity's serviceUrl (authenticated
-  with the activity's token when the bot has an app id);
-- every address it connects to is public: IP literals are checked here (aiohttp connects to
-  them without asking a resolver), host names by ``GuardedResolver`` on the very addresses
-  the connection then uses, so DNS cannot answer one thing to the check and another to
-  the connection (rebinding).
-
-Exempt from all of that (fetched as before, by the ordinary client session): the exact
-origin of the activity's serviceUrl when it is plain http (the Bot Framework Emulator,
-Agents Playground, the tests' fake Bot Connector, all on this machine), and the origins in
-``RESPONDER_DEV_ATTACHMENT_ORIGINS`` (development only: refused in production).
-
-URLs are parsed with yarl, as aiohttp parses them, so the host checked is the host
-connected to (yarl normalises Unicode hosts, e.g. a full-width "ｓharepoint.com").
+- the hosts that serve Teams attachments (``DEFAULT_ATTACHMENT_HOSTS``, replaced by
+  ``RESPONDER_ATTACHMENT_HOSTS``) and the host of the activity's serviceUrl (an IP literal
+  only as that host);
+- the bot's Bearer token goes only to the exact origin (scheme, host, port) of the
+  activity's serviceUrl, so it never leaks to a file host;
+- the exact origin of the activity's serviceUrl is exempt when it is plain http (the Bot
+  Framework Emulator, Agents Playground, the tests' fake Bot Connector, all on this
+  machine), as are the origins in ``RESPONDER_DEV_ATTACHMENT_ORIGINS`` (development only:
+  refused in production).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-import socket
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 from yarl import URL
+
+from responder.fetching import guard
+from responder.fetching.guard import (
+    AddressRefused,
+    GuardedResolver,
+    HostPolicy,
+    URLRefused,
+    http_url,
+    origin_of,
+    parse_dev_origins,
+    parse_host_suffixes,
+    public_host,
+    suffix_match,
+)
 
 # Host suffixes attachments are served from (a host matches itself and its subdomains).
 DEFAULT_ATTACHMENT_HOSTS: tuple[str, ...] = (
@@ -53,253 +54,47 @@ DEFAULT_ATTACHMENT_HOSTS: tuple[str, ...] = (
     "graph.microsoft.com",
 )
 
-MAX_HOST = 253
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
-# IPv6 ranges that carry an IPv4 address on to it: the IPv4 address must be public too.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-Origin = tuple[str, str, int]  # scheme, host (lower case, no trailing dot), port
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class URLRefused(ValueError):
-    """A URL that must not be fetched; ``reason`` is safe to log (no URL, no personal data)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class AddressRefused(OSError):
-    """Raised by GuardedResolver: the name resolved to an address we do not connect to."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-# -- addresses ---------------------------------------------------------------------------
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one leads to (mapped ::ffff:a.b.c.d, 6to4, NAT64)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def _classify(ip: Address) -> str | None:
-    # The specific reasons first, so logs say which; is_global last catches the rest
-    # (100.64.0.0/10 shared address space, documentation and benchmarking ranges...).
-    if ip.is_unspecified:
-        return "unspecified address"
-    if ip.is_loopback:
-        return "loopback address"
-    if ip.is_link_local:
-        return "link-local address"
-    if ip.is_multicast:  # is_global is True for some multicast ranges: check it ourselves
-        return "multicast address"
-    if ip.is_private:
-        return "private address"
-    if ip.is_reserved:
-        return "reserved address"
-    if not ip.is_global:
-        return "non-public address"
-    return None
-
-
-def address_refusal(address: str | Address) -> str | None:
-    """Why the bot must not connect to this IP address, or None when it is public."""
-    try:
-        ip = ipaddress.ip_address(address) if isinstance(address, str) else address
-    except ValueError:
-        return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.scope_id:  # fe80::1%eth0: only link-local addresses have zones
-            return "link-local address"
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            # ::ffff:127.0.0.1 is loopback whatever Python's IPv6 tables say of it.
-            return _classify(inner) or _classify(ip)
-    return _classify(ip)
-
-
-def _ip_literal(host: str) -> Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-# -- hosts and origins -------------------------------------------------------------------
-
-
-def _host_name(host: str) -> str | None:
-    """A DNS name in lower case without its trailing dot, or None when it is not one."""
-    name = host.lower()
-    if name.endswith("."):  # "x.sharepoint.com." is the same host, fully qualified
-        name = name[:-1]
-    if not name or len(name) > MAX_HOST:
-        return None
-    labels = name.split(".")
-    if not all(_LABEL.match(label) for label in labels):
-        return None
-    if labels[-1].isdigit():  # "127.1", "2130706433": numbers resolvers read as IPv4
-        return None
-    return name
-
-
-def host_suffix(value: str) -> str:
-    """One entry of RESPONDER_ATTACHMENT_HOSTS: ``sharepoint.com`` or ``*.sharepoint.com``."""
-    entry = value.strip().lower()
-    for prefix in ("*.", "."):
-        entry = entry.removeprefix(prefix)
-    name = _host_name(entry)
-    if name is None:
-        raise ValueError(f"not a host name: {value!r}")
-    return name
-
-
-def parse_host_suffixes(value: str) -> tuple[str, ...]:
-    """A comma-separated list of host suffixes; empty entries are ignored."""
-    return tuple(dict.fromkeys(host_suffix(v) for v in value.split(",") if v.strip()))
-
-
-def origin_of(url: str | URL) -> Origin | None:
-    """(scheme, host, port) of an absolute http(s) URL without credentials, else None."""
-    try:
-        parsed = url if isinstance(url, URL) else URL(url)
-    except (ValueError, TypeError):
-        return None
-    scheme = parsed.scheme.lower()
-    host = parsed.raw_host
-    if scheme not in ("http", "https") or not host or parsed.port is None:
-        return None
-    if parsed.raw_user is not None or parsed.raw_password is not None:
-        return None
-    return scheme, host.lower().removesuffix("."), parsed.port
-
-
-def dev_origin(value: str) -> str:
-    """One entry of RESPONDER_DEV_ATTACHMENT_ORIGINS, as ``scheme://host:port``."""
-    entry = value.strip()
-    try:
-        url = URL(entry)
-    except ValueError:
-        raise ValueError(f"expected scheme://host:port, not {value!r}") from None
-    origin = origin_of(url)
-    if origin is None or url.raw_path not in ("", "/") or url.raw_query_string or url.fragment:
-        raise ValueError(f"expected scheme://host:port, not {value!r}")
-    scheme, host, port = origin
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-
-
-def parse_dev_origins(value: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(dev_origin(v) for v in value.split(",") if v.strip()))
-
-
-def suffix_match(host: str, suffixes: Iterable[str]) -> bool:
-    """``a.sharepoint.com`` matches ``sharepoint.com``; ``evilsharepoint.com`` does not."""
-    return any(host == s or host.endswith("." + s) for s in suffixes)
-
-
-# -- the policy ----------------------------------------------------------------------------
+# settings.py reads these two from here (RESPONDER_ATTACHMENT_HOSTS, ..._DEV_ATTACHMENT_ORIGINS).
+__all__ = [
+    "DEFAULT_ATTACHMENT_HOSTS",
+    "AddressRefused",
+    "AttachmentPolicy",
+    "GuardedResolver",
+    "Hop",
+    "URLRefused",
+    "parse_dev_origins",
+    "parse_host_suffixes",
+]
 
 
 @dataclass(frozen=True)
-class Hop:
+class Hop(guard.Hop):
     """One request the bot may make for an attachment."""
 
-    url: URL  # exactly what was checked: fetch this, not the original string
-    guarded: bool  # through GuardedResolver (False only for the exempt origins)
-    token: bool  # the bot's Bearer token goes with it (the serviceUrl origin only)
+    token: bool = False  # the bot's Bearer token goes with it (the serviceUrl origin only)
 
 
 @dataclass(frozen=True)
-class AttachmentPolicy:
+class AttachmentPolicy(HostPolicy):
     hosts: tuple[str, ...] = DEFAULT_ATTACHMENT_HOSTS
-    dev_origins: tuple[str, ...] = ()
-    _dev: frozenset[Origin | None] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # Normalised here too, for Settings built in code rather than from the environment.
-        object.__setattr__(self, "hosts", tuple(host_suffix(h) for h in self.hosts))
-        object.__setattr__(self, "dev_origins", tuple(dev_origin(o) for o in self.dev_origins))
-        object.__setattr__(self, "_dev", frozenset(origin_of(o) for o in self.dev_origins))
-
-    def check(self, url: str | URL, service_url: str) -> Hop:
+    def check(self, url: str | URL, service_url: str = "") -> Hop:
         """The request to make for ``url``, or URLRefused (with a loggable reason)."""
-        if not url:
-            raise URLRefused("no URL")
-        try:
-            parsed = url if isinstance(url, URL) else URL(url)
-        except (ValueError, TypeError):
-            raise URLRefused("malformed URL") from None
-        if parsed.scheme.lower() not in ("http", "https") or not parsed.raw_host:
-            raise URLRefused("not an http(s) URL")
-        if parsed.raw_user is not None or parsed.raw_password is not None:
-            raise URLRefused("credentials in URL")
-        origin = origin_of(parsed)
-        if origin is None:
-            raise URLRefused("malformed URL")
+        parsed, origin = http_url(url)
         service = origin_of(service_url)
         token = origin == service
         # The exemptions: a local Bot Connector over http, and a developer's own file host.
-        if (token and origin[0] == "http") or origin in self._dev:
+        if (token and origin[0] == "http") or self.is_dev(origin):
             return Hop(parsed, guarded=False, token=token)
         scheme, host, _ = origin
         if scheme != "https":
             raise URLRefused("not https")
-        if ":" in host or host.replace(".", "").isdigit():  # aiohttp will not resolve these
-            literal = _ip_literal(host)
-            if literal is None:
-                raise URLRefused("malformed IP address")
-            reason = address_refusal(literal)
-            if reason is not None:
-                raise URLRefused(reason)
-            if service is None or host != service[1]:
-                raise URLRefused("host not allowed")
-            return Hop(parsed, guarded=True, token=token)
-        name = _host_name(host)
-        if name is None:
-            raise URLRefused("not a valid host name")
-        allowed = suffix_match(name, self.hosts) or (service is not None and name == service[1])
+        name, literal = public_host(host)
+        service_host = service[1] if service is not None else None
+        if literal is not None:
+            allowed = host == service_host
+        else:
+            allowed = suffix_match(name, self.hosts) or name == service_host
         if not allowed:
             raise URLRefused("host not allowed")
         return Hop(parsed, guarded=True, token=token)
-
-
-# -- the resolver ----------------------------------------------------------------------------
-
-
-class GuardedResolver(AbstractResolver):
-    """The system resolver, refusing any name with a non-public address among its answers.
-
-    Give it to a ``TCPConnector(use_dns_cache=False)``: aiohttp then asks it on every
-    connection and connects only to the addresses it returned, the ones checked here.
-    A name with any non-public answer is refused whole: a mix is a rebinding trick, not a
-    Teams host.
-    """
-
-    def __init__(self, inner: AbstractResolver | None = None) -> None:
-        self._inner = inner or ThreadedResolver()  # getaddrinfo: /etc/hosts, as elsewhere
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        if not results:
-            raise AddressRefused("resolved to no address")
-        for result in results:
-            reason = address_refusal(result["host"])
-            if reason is not None:
-                raise AddressRefused(f"resolved to {reason}")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()

@@ -14,9 +14,10 @@ How Teams delivers them:
 Where a file may be fetched from, hop by hop through up to three redirects, is for
 ``responder.bot.attachment_policy`` to say: https from the Teams hosts that serve
 attachments, never from an internal address (checked on the addresses actually connected
-to, through a client session of its own). The bot's token goes only to URLs with the same
-origin (scheme, host, port) as the activity's ``serviceUrl``, so it never leaks to a file
-host.
+to). The fetch itself is the one every photo of ours goes through
+(``responder.fetching.fetch``, shared with the photos sources link to). The bot's token
+goes only to URLs with the same origin (scheme, host, port) as the activity's
+``serviceUrl``, so it never leaks to a file host.
 Whatever the attachment claims to be, only real JPEG, PNG, GIF and WebP files (by their
 first bytes) of up to 10 MB are kept. Every file of a message is fetched before anything
 is stored: a message is taken whole or not at all.
@@ -37,14 +38,9 @@ from typing import Any
 
 import aiohttp
 from microsoft_teams.cards import ActionSet, AdaptiveCard, CardElement, Container
-from yarl import URL
 
-from responder.bot.attachment_policy import (
-    AddressRefused,
-    AttachmentPolicy,
-    GuardedResolver,
-    URLRefused,
-)
+from responder.bot.attachment_policy import AttachmentPolicy
+from responder.bot.attachment_policy import Hop as TeamsHop
 from responder.bot.connector import Connector, TokenProvider, card_activity
 from responder.bot.turn import Turn
 from responder.bot.views import Viewer, render
@@ -62,6 +58,16 @@ from responder.dialogs.chat import STRANGER
 from responder.domain.context import Domain
 from responder.domain.photos import MAX_CHOICES, NewPhoto, photo_words
 from responder.domain.records import TaskRecord
+from responder.fetching.fetch import (
+    Answered,
+    FetchFailed,
+    GuardedClient,
+    Refused,
+    TooBig,
+    TooManyRedirects,
+    sniff,
+)
+from responder.fetching.guard import Hop
 from responder.queries.photos import tasks_for_photos
 from responder.store.db import Database
 
@@ -73,7 +79,6 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_FILES = 10  # per message
 DOWNLOAD_SECONDS = 10.0  # for all of a message's files: Teams waits ~15 s for our answer
 MAX_REDIRECTS = 3
-_CHUNK = 64 * 1024
 
 COUNCILLOR = (
     "Thanks, but I can only add photos to officers' tasks, so I haven't kept it. To report "
@@ -129,19 +134,6 @@ def incoming_files(turn: Turn) -> list[Incoming]:
     return found
 
 
-def sniff(data: bytes) -> str | None:
-    """The image type the bytes really are (JPEG, PNG, GIF, WebP), or None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 class PhotoInbox:
     """The bot's side of officers' photos (see the module docstring)."""
 
@@ -164,19 +156,12 @@ class PhotoInbox:
         self.connector = connector
         self.public_url = public_url.rstrip("/")
         self.policy = policy or AttachmentPolicy()
-        # Everything else: a resolver that refuses internal addresses, asked on every
-        # connection (no DNS cache), and no proxy from the environment (it would resolve
-        # the name instead of us).
-        self._resolver = GuardedResolver()
-        self.guarded = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(resolver=self._resolver, use_dns_cache=False),
-            timeout=aiohttp.ClientTimeout(total=30),
-            trust_env=False,
-        )
+        # Everything else through the guard's own session: a resolver that refuses
+        # internal addresses, asked on every connection (no DNS cache), no proxy.
+        self.client = GuardedClient(plain=session)
 
     async def close(self) -> None:
-        await self.guarded.close()
-        await self._resolver.close()  # the connector does not close a resolver it was given
+        await self.client.close()
 
     # -- a message with photos -----------------------------------------------------------
 
@@ -331,46 +316,33 @@ class PhotoInbox:
         return NewPhoto(kind, data)
 
     async def _download(self, url: str, service_url: str) -> bytes:
-        target: str | URL = url
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                hop = self.policy.check(target, service_url)
-            except URLRefused as exc:
-                log.warning("photo URL refused: %s", exc.reason)
-                raise DownloadError(FAILED) from None
-            headers = await self._token_for() if hop.token else {}
-            session = self.guarded if hop.guarded else self.session
-            try:
-                async with session.get(hop.url, headers=headers, allow_redirects=False) as resp:
-                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                        try:
-                            target = hop.url.join(URL(resp.headers["Location"]))
-                        except ValueError:
-                            log.warning("photo URL refused: malformed redirect")
-                            raise DownloadError(FAILED) from None
-                        continue
-                    if resp.status != 200:
-                        log.warning("photo download answered %s", resp.status)
-                        raise DownloadError(FAILED)
-                    if (resp.content_length or 0) > MAX_BYTES:
-                        raise DownloadError(TOO_BIG)
-                    data = bytearray()
-                    async for chunk in resp.content.iter_chunked(_CHUNK):
-                        data += chunk
-                        if len(data) > MAX_BYTES:
-                            raise DownloadError(TOO_BIG)
-                    return bytes(data)
-            except aiohttp.ClientConnectorError as exc:
-                if isinstance(exc.os_error, AddressRefused):  # GuardedResolver, after DNS
-                    log.warning("photo URL refused: %s", exc.os_error.reason)
-                else:
-                    log.warning("photo download failed: %s", type(exc).__name__)
-                raise DownloadError(FAILED) from None
-            except aiohttp.ClientError as exc:
-                log.warning("photo download failed: %s", type(exc).__name__)
-                raise DownloadError(FAILED) from None
-        log.warning("photo download redirected too often")
-        raise DownloadError(FAILED)
+        """The file, through the guard (``responder.fetching.fetch``), or DownloadError."""
+        try:
+            fetched = await self.client.get(
+                url,
+                lambda target: self.policy.check(target, service_url),
+                max_bytes=MAX_BYTES,
+                max_redirects=MAX_REDIRECTS,
+                headers=self._headers,
+            )
+        except Refused as exc:
+            log.warning("photo URL refused: %s", exc.reason)
+            raise DownloadError(FAILED) from None
+        except TooBig:
+            raise DownloadError(TOO_BIG) from None
+        except Answered as exc:
+            log.warning("photo download answered %s", exc.status)
+            raise DownloadError(FAILED) from None
+        except TooManyRedirects:
+            log.warning("photo download redirected too often")
+            raise DownloadError(FAILED) from None
+        except FetchFailed as exc:
+            log.warning("photo download failed: %s", exc.reason)
+            raise DownloadError(FAILED) from None
+        return fetched.data
+
+    async def _headers(self, hop: Hop) -> dict[str, str]:
+        return await self._token_for() if isinstance(hop, TeamsHop) and hop.token else {}
 
     async def _token_for(self) -> dict[str, str]:
         try:
