@@ -3,7 +3,7 @@
     python -m bench [--quick] [--skip NAME ...]
 
 Runs ``bench.intake``, ``bench.teams``, ``bench.notify``, ``bench.councillor``,
-``bench.digest``, ``bench.fuzz``, ``bench.fuzz_cards`` (each if present) and
+``bench.digest``, ``bench.open311``, ``bench.fuzz``, ``bench.fuzz_cards`` (each if present) and
 ``bench.resilience`` one after another, each as its own process (``--quick`` passed on),
 each writing its JSON into a fresh ``bench/results/run/`` directory and its output to
 ``bench/results/run/<name>.log``.
@@ -39,12 +39,20 @@ BENCHES = (
     "lanes",
     "councillor",
     "digest",
+    "open311",
     "fuzz",
     "fuzz_cards",
     "resilience",
 )
 # Others: 600 s. fuzz_cards runs twice (SQLite, then PostgreSQL).
-TIMEOUT_S = {"councillor": 900, "digest": 600, "fuzz_cards": 1500, "resilience": 900}
+# open311 builds its million-task file on first use.
+TIMEOUT_S = {
+    "councillor": 900,
+    "digest": 600,
+    "open311": 900,
+    "fuzz_cards": 1500,
+    "resilience": 900,
+}
 
 KEYS = (
     "intake_tasks_per_s",
@@ -61,6 +69,8 @@ KEYS = (
     "turn_cpu_ratio_agents",
     "turn_cpu_ratio_botbuilder",
     "digest_100k_ms",
+    "open311_post_ratio",
+    "open311_updates_p99_ms",
     "peak_rss_mb",
     "crash_lost",
     "crash_duplicates",
@@ -241,6 +251,38 @@ def turn_ratio_row(teams: dict[str, Any] | None, runtime: str) -> Row:
     )
 
 
+def open311_rows(o: dict[str, Any] | None) -> list[Row]:
+    """bench.open311 (issue 17): Open311 POSTs beside the JSON intake in the same server and
+    run, and servicerequestupdates for a two-hour window beside a static body of its size."""
+    json_ps, o311_ps = dig(o, "json_posts_per_s"), dig(o, "open311_posts_per_s")
+    tasks = dig(o, "open311_updates_tasks")
+    static = dig(o, "updates", "static", "p99_ms")
+    per_window = dig(o, "updates", "updates_per_window", "median")
+    size = ""
+    if tasks:
+        size = f"{tasks:,} tasks" + ("" if tasks == 1_000_000 else " (not the goal's 1M)")
+    return [
+        Row(
+            "open311_post_ratio",
+            ">= 0.8 x JSON",
+            lambda v: v >= 0.8,
+            dig(o, "open311_post_ratio"),
+            f"JSON intake {json_ps:.0f}/s" if json_ps else "-",
+            f"Open311 {o311_ps:.0f}/s, one server, alternating rounds"
+            if o311_ps is not None
+            else "bench/open311.py absent or failed",
+        ),
+        Row(
+            "open311_updates_p99_ms",
+            "<= 50",
+            lambda v: v <= 50,
+            dig(o, "open311_updates_p99_ms"),
+            f"static body p99 {static} ms" if static is not None else "-",
+            f"2-hour window, {size}, median {per_window} updates" if size else "",
+        ),
+    ]
+
+
 def figures(
     runs: dict[str, dict[str, Any]], rss: tuple[float | None, str], quick: bool
 ) -> list[Row]:
@@ -351,6 +393,7 @@ def figures(
             f"count(*) {dig(digest, 'baseline_count_open_ms')} ms" if digest else "-",
             digest_note,
         ),
+        *open311_rows(d.get("open311")),
         Row(
             "peak_rss_mb",
             "<= 200",
