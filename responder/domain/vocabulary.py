@@ -119,6 +119,7 @@ EVENT_WORDS: dict[str, str] = {
     "priority": "Priority changed",
     "undelivered": "Card not delivered",
     "photo": "Photo added",
+    "citizen_update": "Resident's update",
 }
 
 # What people did: the only events an officer's card lists (no routing, delivery or
@@ -137,6 +138,7 @@ PEOPLE_EVENTS: frozenset[str] = frozenset(
         "cancel",
         "priority",
         "photo",
+        "citizen_update",
     }
 )
 # Delivery lines: a task card not delivered, a resident's email or text not sent.

@@ -1,0 +1,151 @@
+"""Reads for the Open311 server (``responder/intake/open311``).
+
+The updates window is the hot one (FixMyStreet asks every few minutes for the last two
+hours): it walks ``task_events`` by its index on ``at`` first, joins each event's task to
+the reports *of that source* (``reports.task_id`` is indexed), and stops at a limit, so
+its cost follows the events in the window, not the size of the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from responder.domain.open311 import CITIZEN_UPDATE, PUBLIC_ACTIONS, UpdateRow
+from responder.store.schema import reports, task_events, tasks
+
+_ACTIONS = sorted(PUBLIC_ACTIONS | {CITIZEN_UPDATE})
+OFFICER_PHOTO_PATH = "/api/photos/"
+
+
+def update_rows(
+    conn: Connection, source: str, start: datetime, end: datetime, limit: int
+) -> list[UpdateRow]:
+    """Public-looking events with ``start <= at <= end`` on tasks with a report from
+    ``source``, each with every report of that source on its task; at most ``limit`` rows."""
+    e, r = task_events, reports
+    query = (
+        select(
+            e.c.id,
+            e.c.task_id,
+            e.c.at,
+            e.c.action,
+            e.c.to_status,
+            e.c.note,
+            e.c.data,
+            e.c.actor,
+            r.c.id.label("report_id"),
+            r.c.received_at,
+            r.c.duplicate,
+            r.c.attributes,
+        )
+        .select_from(e.join(r, and_(r.c.task_id == e.c.task_id, r.c.source == source)))
+        .where(e.c.at >= start, e.c.at <= end, e.c.action.in_(_ACTIONS))
+        .order_by(e.c.at, e.c.id, r.c.id)
+        .limit(limit)
+    )
+    return [
+        UpdateRow(
+            event_id=row.id,
+            task_id=row.task_id,
+            at=row.at,
+            action=row.action,
+            to_status=row.to_status,
+            note=row.note,
+            data=row.data,
+            actor=row.actor,
+            report_id=row.report_id,
+            report_received_at=row.received_at,
+            report_duplicate=bool(row.duplicate),
+            report_attributes=row.attributes,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def officer_photos(conn: Connection, task_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The photos officers added to these tasks (served by Responder), by task."""
+    if not task_ids:
+        return {}
+    rows = conn.execute(select(tasks.c.id, tasks.c.photos).where(tasks.c.id.in_(task_ids)))
+    return {
+        row.id: [p for p in (row.photos or []) if isinstance(p, str) and OFFICER_PHOTO_PATH in p]
+        for row in rows
+    }
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    ids: tuple[int, ...] | None = None
+    service_codes: tuple[str, ...] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    statuses: tuple[str, ...] | None = None  # task statuses
+
+
+_REQUEST_COLUMNS = (
+    tasks.c.id,
+    tasks.c.type,
+    tasks.c.status,
+    tasks.c.outcome,
+    tasks.c.description,
+    tasks.c.lat,
+    tasks.c.lon,
+    tasks.c.address,
+    tasks.c.created_at,
+    tasks.c.updated_at,
+    tasks.c.due_at,
+    tasks.c.photos,
+)
+
+
+def find_requests(conn: Connection, where: RequestFilter, limit: int) -> Sequence[Any]:
+    """Tasks as service requests, newest first, at most ``limit``."""
+    query = select(*_REQUEST_COLUMNS)
+    if where.ids is not None:
+        query = query.where(tasks.c.id.in_(where.ids))
+    if where.service_codes:
+        query = query.where(tasks.c.type.in_(where.service_codes))
+    if where.start is not None:
+        query = query.where(tasks.c.created_at >= where.start)
+    if where.end is not None:
+        query = query.where(tasks.c.created_at <= where.end)
+    if where.statuses:
+        query = query.where(tasks.c.status.in_(where.statuses))
+    return conn.execute(query.order_by(tasks.c.id.desc()).limit(limit)).all()
+
+
+def task_of_report(conn: Connection, source: str, external_id: str) -> int | None:
+    """The task a report from ``source`` with ``external_id`` belongs to."""
+    return conn.execute(
+        select(reports.c.task_id).where(
+            reports.c.source == source, reports.c.external_id == external_id
+        )
+    ).scalar_one_or_none()
+
+
+def task_of_report_id(conn: Connection, report_id: int) -> int | None:
+    """The task of the report with this id (Open311 tokens name reports)."""
+    return conn.execute(
+        select(reports.c.task_id).where(reports.c.id == report_id)
+    ).scalar_one_or_none()
+
+
+def report_for_task(conn: Connection, source: str, task_id: int) -> int | None:
+    """The first report of ``source`` on the task (None: the source never reported it)."""
+    return conn.execute(
+        select(reports.c.id)
+        .where(reports.c.task_id == task_id, reports.c.source == source)
+        .order_by(reports.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def report_id_of(conn: Connection, source: str, external_id: str) -> int | None:
+    return conn.execute(
+        select(reports.c.id).where(reports.c.source == source, reports.c.external_id == external_id)
+    ).scalar_one_or_none()
