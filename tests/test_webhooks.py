@@ -413,6 +413,52 @@ async def test_two_subscribers_each_get_each_event_once_signed_with_their_own_se
     assert "Cleared by the landowner" not in json.dumps(crm.events)
 
 
+async def test_a_hand_back_and_its_reassignment_arrive_in_the_order_they_happened(
+    aiohttp_client, tmp_path, database_url, clock, crm
+):
+    client = await service(
+        aiohttp_client,
+        tmp_path,
+        database_url,
+        clock,
+        [{"name": "crm", "url": crm.url}],
+        {"crm": CRM_SECRET},
+    )
+    crm.default = Answer(200, delay=0.05)  # one at a time would hide a race; these overlap
+    task = await report(client)
+    await do(client, task["id"], Action.ACCEPT, "bob")
+    await do(client, task["id"], Action.HANDBACK, "bob", reason="Needs the van, at number 14")
+    await do(client, task["id"], Action.PRIORITY, "alice", priority="urgent")
+    await settle_rows(client)
+    assert types(crm.events) == [
+        "task.created",
+        "task.accepted",
+        "task.handed_back",
+        "task.assigned",
+        "task.priority_changed",
+    ]
+    handback, assign, priority = (e["change"] for e in crm.events[2:])
+    assert handback == {
+        "action": "handback",
+        "from_status": "accepted",
+        "to_status": "unassigned",
+        "actor": "bob",
+        "assignee": {"from": "bob", "to": None},
+    }
+    assert assign == {
+        "action": "assign",
+        "from_status": "unassigned",
+        "to_status": "assigned",
+        "actor": "system",
+        "assignee": {"from": None, "to": "carol"},
+    }
+    assert priority["priority"] == {"from": "normal", "to": "urgent"}
+    assert priority["actor"] == "alice"
+    assert "number 14" not in json.dumps(crm.events)
+    ids = [int(i) for i in crm.ids()]
+    assert ids == sorted(ids)  # a task's event ids grow in the order things happened
+
+
 async def test_a_subscriber_gets_only_the_events_it_asks_for(
     aiohttp_client, tmp_path, database_url, clock, crm, forms
 ):
