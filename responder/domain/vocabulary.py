@@ -119,6 +119,7 @@ EVENT_WORDS: dict[str, str] = {
     "priority": "Priority changed",
     "undelivered": "Card not delivered",
     "photo": "Photo added",
+    "photo_failed": "Photo could not be fetched",
     "citizen_update": "Resident's update",
 }
 
@@ -141,8 +142,11 @@ PEOPLE_EVENTS: frozenset[str] = frozenset(
         "citizen_update",
     }
 )
-# Delivery lines: a task card not delivered, a resident's email or text not sent.
-DELIVERY_EVENTS: frozenset[str] = frozenset({"undelivered", "notify", "notify_status"})
+# Delivery lines: a task card not delivered, a resident's email or text not sent, a photo
+# a source linked to not fetched (responder/fetching/photos.py).
+DELIVERY_EVENTS: frozenset[str] = frozenset(
+    {"undelivered", "notify", "notify_status", "photo_failed"}
+)
 
 _MESSAGE_WORDS = {"email": "email", "sms": "text message"}
 _NOT_SET_UP = (
@@ -160,6 +164,8 @@ def delivery_problem(action: str, note: str | None, data: object) -> str | None:
     note = (note or "").strip()
     if action == "undelivered":
         return f"{note.rstrip('.')}. Ask them to add the Responder app in Teams."
+    if action == "photo_failed":  # the note says why, without the link
+        return f"{EVENT_WORDS[action]}: {note.rstrip('.')}." if note else f"{EVENT_WORDS[action]}."
     if action not in ("notify", "notify_status") or not isinstance(data, dict):
         return None
     status = str(data.get("status") or "")

@@ -273,14 +273,17 @@ def _from_grid(attrs: dict[str, str]) -> tuple[float, float]:
         raise Open311Error(
             400, "lat/long: required (or attribute[easting] and attribute[northing])"
         )
+    values = []
+    for name, raw in (("easting", raw_e), ("northing", raw_n)):
+        try:
+            values.append(float(raw))
+        except ValueError:
+            raise Open311Error(400, f"attribute[{name}]: must be a number") from None
     try:
-        easting, northing = float(raw_e), float(raw_n)
-    except ValueError:
-        raise Open311Error(400, "attribute[easting]/attribute[northing]: must be numbers") from None
-    try:
-        return to_lat_lon(easting, northing)
+        return to_lat_lon(values[0], values[1])
     except GridError as exc:
-        raise Open311Error(400, f"attribute[easting]/attribute[northing]: {exc}") from None
+        name = "northing" if str(exc).startswith("northing") else "easting"
+        raise Open311Error(400, f"attribute[{name}]: {exc}") from None
 
 
 SERVER_SET = tuple(name for name, _ in SERVER_SET_ATTRIBUTES)

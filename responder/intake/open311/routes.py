@@ -284,7 +284,9 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
         found = await db.query(lambda conn: task_of_report(conn, report.source, external_id))
         assert found is not None
         return _created(domain, fmt, found, report.external_id, 200)
-    return _created(domain, fmt, result.task.id, report.external_id, 201 if result.created else 200)
+    # 201 for a new report, a new task or linked to one already open (a duplicate).
+    new = result.created or result.duplicate_of is not None
+    return _created(domain, fmt, result.task.id, report.external_id, 201 if new else 200)
 
 
 def _created(
