@@ -104,6 +104,7 @@ JURISDICTION = "sample-borough"
 SOURCE = BENCH_KEY_NAME  # the Open311 source: its intake key is FixMyStreet's api_key
 PHOTO_HOST = "photos.fixmystreet.example"
 WINDOW_S = 2 * 3600
+MIN_WINDOWS = 20  # timed windows even past the time budget
 
 # Bump when what the generator writes changes, so cached files are rebuilt.
 DATA_VERSION = 1
@@ -351,6 +352,9 @@ async def run_posts(args: argparse.Namespace, council: Path, tmp: Path) -> dict[
     ratio = (
         sides["open311"].per_second / sides["json"].per_second if sides["json"].per_second else 0.0
     )
+    cpu_json = sides["json"].server_cpu_ms_per_request
+    cpu_open311 = sides["open311"].server_cpu_ms_per_request
+    cpu_ratio = round(cpu_json / cpu_open311, 3) if cpu_json and cpu_open311 else None
     expected = 2 * (args.warmup + requests)
     problems = []
     if warm_failures or any(s.ok != s.requests for s in sides.values()):
@@ -371,6 +375,9 @@ async def run_posts(args: argparse.Namespace, council: Path, tmp: Path) -> dict[
         "json": asdict(sides["json"]),
         "open311": asdict(sides["open311"]),
         "ratio": round(ratio, 3),
+        # The same comparison by the server's CPU per report (JSON's over Open311's): less
+        # moved by other work on the machine than throughput is.
+        "cpu_ratio": cpu_ratio,
         "tasks_stored": stored,
         "warmup_samples": [s for w in warm for s in w.samples][:5],
         "problems": problems,
@@ -404,6 +411,8 @@ def print_posts(result: dict[str, Any]) -> None:
     )
     verdict = "PASS" if result["ratio"] >= GOAL_RATIO else "FAIL"
     print(f"Open311 / JSON: {result['ratio']:.2f} (goal >= {GOAL_RATIO}): {verdict}")
+    if result.get("cpu_ratio") is not None:
+        print(f"by server CPU per report (JSON's / Open311's): {result['cpu_ratio']:.2f}")
     for sample in result["open311"]["samples"] + result["json"]["samples"]:
         print(f"  {sample}")
 
@@ -912,6 +921,57 @@ def expected_events(path: Path, window: tuple[float, float]) -> int:
         ).fetchone()[0]
 
 
+def diagnose(path: Path, window: tuple[float, float], runs: int = 3) -> dict[str, Any]:
+    """The endpoint's read run in this process on the same file (read-only): each statement
+    ``responder.queries.open311.update_rows`` sends (captured from SQLAlchemy), its query
+    plan (EXPLAIN QUERY PLAN) and the median time of the whole read. Tells a slow answer's
+    database part from the rest; ``{"error": ...}`` if that function is not there."""
+    try:
+        from sqlalchemy import create_engine, event
+
+        from responder.domain.open311 import MAX_UPDATES
+        from responder.queries.open311 import update_rows
+    except ImportError as exc:
+        return {"error": f"cannot import the endpoint's read: {exc}"}
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    captured: list[tuple[str, Any]] = []
+
+    def grab(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    start = datetime.fromtimestamp(window[0], UTC)
+    end = datetime.fromtimestamp(window[1], UTC)
+    times: list[float] = []
+    try:
+        with engine.connect() as conn:
+            rows = update_rows(conn, SOURCE, start, end, MAX_UPDATES * 5 + 1)
+            statements = list(captured)
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                update_rows(conn, SOURCE, start, end, MAX_UPDATES * 5 + 1)
+                times.append(time.perf_counter() - t0)
+            event.remove(engine, "before_cursor_execute", grab)
+            plans = [
+                [str(r[3]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+                for statement, params in statements
+            ]
+    except Exception as exc:  # a changed signature or schema: say so, do not fail the run
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        engine.dispose()
+    return {
+        "rows": len(rows),
+        "median_ms": round(sorted(times)[len(times) // 2] * 1000, 2),
+        "statements": [
+            {"sql": " ".join(st.split()), "plan": plan}
+            for (st, _p), plan in zip(statements, plans, strict=True)
+        ],
+    }
+
+
 async def run_updates(args: argparse.Namespace, council: Path, tmp: Path) -> dict[str, Any]:
     count = QUICK_TASKS if args.quick and args.tasks is None else (args.tasks or DEFAULT_TASKS)
     # In a thread: building runs the migrations with asyncio.run, outside this loop.
@@ -935,6 +995,7 @@ async def run_updates(args: argparse.Namespace, council: Path, tmp: Path) -> dic
     counts: list[int] = []
     problems: list[str] = []
     probe: dict[str, Any] = {}
+    diagnosis: dict[str, Any] = {}
 
     def query(window: tuple[float, float]) -> str:
         return urlencode(
@@ -977,14 +1038,24 @@ async def run_updates(args: argparse.Namespace, council: Path, tmp: Path) -> dic
             if status != 200:
                 problems.append(f"servicerequestupdates answered {status}: {body[:300]!r}")
                 return {"tasks": count, "probe": probe, "problems": problems, "database": info}
+            diagnosis = await asyncio.to_thread(diagnose, copy, middle)
+            print_diagnosis(diagnosis)
             body_file = tmp / "static.xml"
             body_file.write_bytes(body)
             async with static_server(body_file, SERVER_CPUS) as static:
                 for w in spans[: args.warmup_windows]:  # warm-up: untimed
                     await get(server.base, w)
                     await get(static.base, w)
-                print(f"timing {len(spans)} windows, each beside the static body ...", flush=True)
-                for w in spans:
+                print(
+                    f"timing {len(spans)} windows, each beside the static body "
+                    f"(for at most {args.budget:.0f} s) ...",
+                    flush=True,
+                )
+                budget_end = time.monotonic() + args.budget
+                for n, w in enumerate(spans):
+                    if n >= MIN_WINDOWS and time.monotonic() > budget_end:
+                        print(f"time budget spent after {n} windows", flush=True)
+                        break
                     status, body, seconds = await get(server.base, w)
                     if status != 200:
                         problems.append(f"servicerequestupdates answered {status}: {body[:200]!r}")
@@ -1004,6 +1075,8 @@ async def run_updates(args: argparse.Namespace, council: Path, tmp: Path) -> dic
         "tasks": count,
         "span_days": info["span_days"],
         "windows": len(ours),
+        "windows_planned": len(spans),
+        "diagnosis": diagnosis,
         "database": info,
         "probe": probe,
         "responder": {
@@ -1027,6 +1100,20 @@ async def run_updates(args: argparse.Namespace, council: Path, tmp: Path) -> dic
         },
         "problems": problems,
     }
+
+
+def print_diagnosis(diagnosis: dict[str, Any]) -> None:
+    if "error" in diagnosis:
+        print(f"in process: {diagnosis['error']}")
+        return
+    print(
+        f"in process, the endpoint's read (responder.queries.open311.update_rows) on the same "
+        f"window: {diagnosis['rows']} rows, median {diagnosis['median_ms']} ms"
+    )
+    for n, statement in enumerate(diagnosis["statements"], 1):
+        print(f"  statement {n}: {statement['sql'][:400]}")
+        for line in statement["plan"]:
+            print(f"    plan: {line}")
 
 
 def print_updates(result: dict[str, Any]) -> None:
@@ -1082,6 +1169,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, help="updates: tasks in the file (1,000,000)")
     p.add_argument("--windows", type=int, default=300, help="updates: timed two-hour windows")
     p.add_argument("--warmup-windows", type=int, default=20)
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=90.0,
+        help=f"updates: stop timing after this many seconds (at least {MIN_WINDOWS} windows)",
+    )
     p.add_argument("--rebuild", action="store_true", help="build the updates database again")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--output", type=Path, default=RESULTS / "open311.json")
