@@ -51,6 +51,18 @@ class FetchFailed(Exception):
 class Refused(FetchFailed):
     """The guard refused a hop: its URL, or the addresses its host resolved to."""
 
+    def __init__(self, reason: str, host: str | None = None, redirected: bool = False) -> None:
+        super().__init__(reason)
+        self.host = host  # the refused hop's host, when it has one
+        self.redirected = redirected  # refused on a redirect, not the URL as given
+
+
+def _host(url: str | URL) -> str | None:
+    try:
+        return (url if isinstance(url, URL) else URL(url)).host or None
+    except (ValueError, TypeError):
+        return None
+
 
 class TooManyRedirects(FetchFailed):
     def __init__(self, limit: int) -> None:
@@ -162,7 +174,7 @@ class GuardedClient:
             try:
                 hop = check(target)
             except URLRefused as exc:
-                raise Refused(exc.reason) from None
+                raise Refused(exc.reason, _host(target), hop_number > 1) from None
             sent = dict(await headers(hop)) if headers is not None else {}
             session = self.guarded if hop.guarded else self.plain
             try:
@@ -171,7 +183,7 @@ class GuardedClient:
                         try:
                             target = hop.url.join(URL(resp.headers["Location"]))
                         except ValueError:
-                            raise Refused("malformed redirect") from None
+                            raise Refused("malformed redirect", redirected=True) from None
                         continue
                     if resp.status != 200:
                         raise Answered(resp.status, retry_after(resp.headers.get("Retry-After")))
@@ -185,7 +197,7 @@ class GuardedClient:
                     return Fetched(bytes(data), resp.content_type or "", hop_number)
             except aiohttp.ClientConnectorError as exc:
                 if isinstance(exc.os_error, AddressRefused):  # GuardedResolver, after DNS
-                    raise Refused(exc.os_error.reason) from None
+                    raise Refused(exc.os_error.reason, hop.url.host, hop_number > 1) from None
                 raise Unreachable(type(exc).__name__) from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise Unreachable(type(exc).__name__) from None
