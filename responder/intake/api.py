@@ -63,6 +63,11 @@ async def _read_json(request: web.Request) -> object | web.Response:
             "Send the report as application/json, not another content type.",
         )
     raw = await request.read()  # aiohttp enforces client_max_size: 413 past 1 MB
+    return decode_json(raw)
+
+
+def decode_json(raw: bytes) -> object | web.Response:
+    """The JSON document in ``raw``, or a 400 answer saying where it is broken."""
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
