@@ -12,25 +12,30 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from support import AUTH, INTAKE_SECRET, write_council
+from support import AUTH, EXAMPLES, INTAKE_SECRET, ROOT, write_council
 
 from fakes.subscriber import Answer, FakeSubscriber
 from responder.app import build_app, dispatcher_key
 from responder.cli import main
 from responder.commands.act import ActionRequest, act
 from responder.config import load_council
-from responder.domain.lifecycle import Action
+from responder.domain.lifecycle import Action, Status
+from responder.domain.records import TaskRecord
 from responder.jobs.dispatcher import Dispatcher, Done, Retry
+from responder.queries.webhooks import SourceRef, WebhookEventFacts, WebhookFacts
 from responder.settings import Settings
 from responder.store.schema import outbox
 from responder.web import clock_key, db_key, domain_key
+from responder.webhooks.body import webhook_body
 from responder.webhooks.delivery import WebhookSender, retry_after, secrets_problem
+from responder.webhooks.signing import headers
 
 CRM_SECRET = "crm-secret-0123456789"
 FORMS_SECRET = "forms-secret-9876543210"
@@ -704,3 +709,56 @@ def test_a_well_formed_subscribers_section_passes(tmp_path):
     crm, fms = council.file.subscribers
     assert crm.wants("accept") and not crm.wants("citizen_update") and not crm.wants("notify")
     assert fms.wants("complete") and not fms.wants("accept")
+
+
+# -- docs/webhooks.md --------------------------------------------------------------------------
+
+
+def test_the_documented_example_is_what_responder_sends_and_signs():
+    doc = (ROOT / "docs" / "webhooks.md").read_text()
+    [documented] = re.findall(r'^\{"id":"88213".*\}$', doc, re.M)
+    header = re.search(r"^Responder-Signature: (.+)$", doc, re.M)
+    assert header is not None
+    at = datetime(2026, 11, 23, 12, 12, tzinfo=UTC)
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    task = TaskRecord(
+        id=1042,
+        reference="RSP-2042",
+        type="fly-tipping",
+        description="Mattress and bags dumped by the bus stop",
+        lat=51.9051,
+        lon=0.8873,
+        address="1 High Street",
+        ward="Northgate",
+        team="sc-north",
+        assignee="bob",
+        status=Status.COMPLETED,
+        priority="high",
+        due_at=start + timedelta(days=1),
+        created_at=start,
+        updated_at=at,
+        closed_at=at,
+        source="govservice",
+        raised_by="resident",
+        raised_by_person=None,
+        photos=(),
+        priority_reasons=(),
+        routing_reasons=(),
+        report_count=1,
+        outcome="resolved",
+        version=5,
+    )
+    event = WebhookEventFacts(
+        88213, at, "bob", "complete", "in_progress", "completed", {"outcome": "resolved"}
+    )
+    facts = WebhookFacts(task, event, (SourceRef("govservice", "CAS-000123", False),))
+    body = webhook_body(facts, load_council(EXAMPLES / "council.yaml"))
+    assert body.decode() == documented
+    sent = headers("whsec-example-secret", "88213", int(at.timestamp()), body)
+    assert sent["Responder-Signature"] == header.group(1)
+    assert sent["Responder-Timestamp"] == "1795435920"
+    receiver = FakeSubscriber("whsec-example-secret", now=lambda: at)
+    assert receiver.check(sent, body) is None
+    assert receiver.check(sent, body.replace(b"resolved", b"no-access")) == "bad signature"
+    late = FakeSubscriber("whsec-example-secret", now=lambda: at + timedelta(minutes=6))
+    assert late.check(sent, body) == "too old (or from the future)"
