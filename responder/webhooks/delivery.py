@@ -50,6 +50,9 @@ log = logging.getLogger("responder.webhooks")
 TIMEOUT = 10.0  # seconds for the whole exchange with a subscriber
 REFUSALS = 5  # tries that end in a refusal (a 4xx) before the row is parked
 MAX_RETRY_AFTER = 3600.0  # a longer Retry-After is taken as an hour
+# A shorter one is taken as a second: waiting for Retry-After uses up no try, so "0" again
+# and again would otherwise be a tight loop against the subscriber.
+MIN_RETRY_AFTER = 1.0
 EXCERPT = 120  # characters of a refusing answer kept in the outbox row's last_error
 _TRANSIENT = frozenset({408, 425, 429})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -180,8 +183,8 @@ def secrets_problem(council: Council, settings: Settings) -> str | None:
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After in seconds (or an HTTP date), at most ``MAX_RETRY_AFTER``; None if absent
-    or unreadable (the dispatcher backs off instead)."""
+    """Retry-After in seconds (or an HTTP date), between ``MIN_RETRY_AFTER`` and
+    ``MAX_RETRY_AFTER``; None if absent or unreadable (the dispatcher backs off instead)."""
     if not value:
         return None
     try:
@@ -196,7 +199,7 @@ def retry_after(value: str | None, now: datetime) -> float | None:
         seconds = (when - now).total_seconds()
     if seconds != seconds:  # NaN
         return None
-    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+    return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, seconds))
 
 
 async def _read_some(resp: aiohttp.ClientResponse) -> str:
