@@ -456,6 +456,32 @@ async def test_requests_filters_and_limits(fms, clock):
     assert status == 401 and reference not in body
 
 
+async def json_api_task(fms, at=(51.9000, 0.8800), type_="litter") -> str:
+    from support import AUTH
+
+    body = {
+        "type": type_,
+        "description": "Cans behind the councillor's surgery",
+        "location": {"lat": at[0], "lon": at[1]},
+    }
+    resp = await fms.post("/api/tasks", json=body, headers=AUTH)
+    assert resp.status == 201, await resp.text()
+    return (await resp.json())["reference"]
+
+
+async def test_a_source_reads_the_text_of_its_own_reports_only(fms):
+    ours = await new_request(fms, "35")
+    theirs = await json_api_task(fms)
+    keyed = {"api_key": FMS_KEY, "jurisdiction_id": JURISDICTION}
+    status, root, body = await get_xml(fms, "requests.xml", **keyed)
+    assert status == 200
+    described = {r.findtext("service_request_id"): r.findtext("description") for r in root}
+    assert described[theirs] is None and "mattress" in (described[ours] or "").lower()
+    assert "surgery" not in body
+    status, root, body = await get_xml(fms, f"requests/{theirs}.xml", **keyed)
+    assert status == 200 and "surgery" not in body
+
+
 # -- updates ---------------------------------------------------------------------------
 
 
@@ -577,6 +603,26 @@ async def test_a_second_report_of_the_same_thing_hears_duplicate_once(fms, clock
     )
     found = [(u["fixmystreet_id"], u["status"]) for u in _updates(root)]
     assert found == [("62", "DUPLICATE"), ("61", "ACTION_SCHEDULED")]
+
+
+async def test_a_report_joining_another_sources_task_follows_it(fms, clock):
+    t0 = clock.now
+    theirs = await json_api_task(fms, at=NORTHGATE, type_="fly-tipping")
+    clock.now = t0 + timedelta(minutes=5)
+    ours = await new_request(fms, "63")  # the same spot: linked to the JSON API's task
+    assert ours == theirs
+    clock.now = t0 + timedelta(minutes=10)
+    await _act(fms, clock, ours, Action.ACCEPT, "bob")
+    status, root, body = await get_xml(
+        fms, "servicerequestupdates.xml", **window(t0, t0 + timedelta(hours=1))
+    )
+    found = _updates(root)
+    assert [(u["fixmystreet_id"], u["status"]) for u in found] == [
+        ("63", "OPEN"),
+        ("63", "ACTION_SCHEDULED"),
+    ]
+    assert str(found[0]["description"]).startswith("This problem had already been reported.")
+    assert "surgery" not in body and "another report linked" not in body
 
 
 async def test_updates_window_is_checked(fms, clock):

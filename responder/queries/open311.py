@@ -119,6 +119,16 @@ def find_requests(conn: Connection, where: RequestFilter, limit: int) -> Sequenc
     return conn.execute(query.order_by(tasks.c.id.desc()).limit(limit)).all()
 
 
+def reported_by(conn: Connection, source: str, task_ids: Sequence[int]) -> set[int]:
+    """Those of ``task_ids`` with a report from ``source``."""
+    rows = conn.execute(
+        select(reports.c.task_id)
+        .where(reports.c.source == source, reports.c.task_id.in_(list(task_ids)))
+        .distinct()
+    )
+    return set(rows.scalars())
+
+
 def task_of_report(conn: Connection, source: str, external_id: str) -> int | None:
     """The task a report from ``source`` with ``external_id`` belongs to."""
     return conn.execute(

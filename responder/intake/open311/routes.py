@@ -18,7 +18,7 @@ Errors are ``<errors><error><code/><description/></error></errors>`` (a JSON lis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ from responder.queries.open311 import (
     find_requests,
     officer_photos,
     report_for_task,
+    reported_by,
     task_of_report,
     update_rows,
 )
@@ -151,7 +152,7 @@ async def service_definition(request: web.Request, fmt: str) -> web.Response:
 # -- requests ----------------------------------------------------------------------------
 
 
-def _request_view(domain: Domain, row: Any, with_description: bool, base: str) -> dict[str, Any]:
+def _request_view(domain: Domain, row: Any, with_description: bool) -> dict[str, Any]:
     council = domain.council
     task_type = council.task_type(row.type)
     status = extended_status(council.file.open311.statuses, row.status, row.outcome)
@@ -174,6 +175,15 @@ def _request_view(domain: Domain, row: Any, with_description: bool, base: str) -
         photos = [p for p in row.photos or [] if isinstance(p, str)]
         view["media_url"] = photos[0] if photos else None
     return view
+
+
+def _with_own(
+    conn: Any, caller: reading.Caller, rows: Sequence[Any]
+) -> tuple[Sequence[Any], set[int]]:
+    """The rows, and those of them the caller's source reported (it may read their text)."""
+    if caller.source is None or not rows:
+        return rows, set()
+    return rows, reported_by(conn, caller.source, [row.id for row in rows])
 
 
 def _comma_list(value: str | None, field: str, limit: int) -> list[str] | None:
@@ -238,8 +248,10 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
             end=end,
             statuses=tuple(statuses) if statuses else None,
         )
-    rows = await request.app[db_key].query(lambda conn: find_requests(conn, where, MAX_REQUESTS))
-    body = [_request_view(domain, row, caller.source is not None, "") for row in rows]
+    rows, own = await request.app[db_key].query(
+        lambda conn: _with_own(conn, caller, find_requests(conn, where, MAX_REQUESTS))
+    )
+    body = [_request_view(domain, row, row.id in own) for row in rows]
     return answer(fmt, "service_requests", "request", body)
 
 
@@ -248,13 +260,16 @@ async def get_request(request: web.Request, fmt: str) -> web.Response:
     domain = request.app[domain_key]
     ident = request.match_info["id"]
     task_id = parse_reference(ident, domain.prefix)
-    rows = []
+    rows: Sequence[Any] = []
+    own: set[int] = set()
     if task_id is not None:
         where = RequestFilter(ids=(task_id,))
-        rows = list(await request.app[db_key].query(lambda conn: find_requests(conn, where, 1)))
+        rows, own = await request.app[db_key].query(
+            lambda conn: _with_own(conn, caller, find_requests(conn, where, 1))
+        )
     if not rows:
         raise Open311Error(404, f"service_request_id: no request {reading._short(ident)!r}")
-    body = [_request_view(domain, rows[0], caller.source is not None, "")]
+    body = [_request_view(domain, rows[0], rows[0].id in own)]
     return answer(fmt, "service_requests", "request", body)
 
 
