@@ -199,6 +199,8 @@ class GuardedClient:
                 if isinstance(exc.os_error, AddressRefused):  # GuardedResolver, after DNS
                     raise Refused(exc.os_error.reason, hop.url.host, hop_number > 1) from None
                 raise Unreachable(type(exc).__name__) from None
+            except aiohttp.InvalidURL:  # passed the guard, yet aiohttp cannot request it
+                raise Refused("malformed URL", hop.url.host, hop_number > 1) from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise Unreachable(type(exc).__name__) from None
         raise TooManyRedirects(max_redirects)
