@@ -40,12 +40,14 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 from support import INTAKE_SECRET, ROOT, write_council
 
@@ -848,3 +850,40 @@ def test_the_sources_here_pass(tmp_path):
 def test_config_checker_names_a_bad_mapping(tmp_path, form, expected):
     problems = problems_with(tmp_path, {"web": {"form": form}})
     assert any(expected in line for line in problems), problems
+
+
+# --- docs/intake-forms.md says what is true ---------------------------------------------
+
+DOC = ROOT / "docs" / "intake-forms.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
+
+
+def test_the_documented_council_file_entries_load(tmp_path):
+    blocks = [b for b in doc_blocks("yaml") if b.startswith("sources:")]
+    assert len(blocks) == 4  # the overview and one per preset
+    for i, block in enumerate(blocks):
+        sources = yaml.safe_load(block)["sources"]
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        path = write_council(folder, lambda data, s=sources: data.__setitem__("sources", s))
+        council, problems = validate_council_file(path)
+        assert problems == [], block
+
+
+async def test_the_documented_signature_example_is_accepted(client, clock):
+    [block] = doc_blocks("sh")
+    found = re.search(r"printf '%s' '(.*)' > body.json", block)
+    stamp = re.search(r"ts=(\d+)", block)
+    expected = re.search(r"# ([0-9a-f]{64})", block)
+    assert found and stamp and expected
+    body = found.group(1).encode()
+    assert int(stamp.group(1)) == now_stamp(clock)  # the tests' clock: 2026-11-23 09:00 UTC
+    headers = signed(KEYS["govservice"], body, now_stamp(clock))
+    assert headers["X-Responder-Signature"] == f"sha256={expected.group(1)}"
+    resp = await client.post("/api/intake/govservice", data=body, headers=headers)
+    task = await resp.json()
+    assert resp.status == 201, task
+    assert (task["type"], task["ward"]) == ("fly-tipping", "Eastwood")

@@ -37,7 +37,12 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import jmespath
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import (
+    IncompleteExpressionError,
+    JMESPathError,
+    LexerError,
+    ParseError,
+)
 from pydantic import Field
 
 from responder.config.base import Strict
@@ -179,15 +184,24 @@ def path_problem(path: str) -> str | None:
     """Why ``path`` is not a usable expression, in one line; None when it is."""
     try:
         compiled(path)
-    except JMESPathError as exc:
+    except IncompleteExpressionError:
+        msg, where = "it ends too soon", None
+    except ParseError as exc:
+        value = getattr(exc, "token_value", None)
+        msg = f"unexpected {str(value)!r}" if value not in (None, "") else "not understood"
         where = getattr(exc, "lex_position", None)
-        msg = str(getattr(exc, "msg", "") or "").strip() or type(exc).__name__
-        at = f" at character {where + 1}" if isinstance(where, int) else ""
-        advice = ""
-        if re.search(r"(^|\.)\d", path):
-            advice = "; a key that starts with a digit needs double quotes, e.g. '\"3.3\"'"
-        return f"not a valid path ({msg}{at}{advice}), got {path!r}"
-    return None
+    except LexerError as exc:
+        msg = f"unexpected {getattr(exc, 'lexer_value', '?')!r}"
+        where = getattr(exc, "lexer_position", None)
+    except JMESPathError:
+        msg, where = "not understood", None
+    else:
+        return None
+    at = f" at character {where + 1}" if isinstance(where, int) else ""
+    advice = ""
+    if re.search(r"(^|\.)\d", path):
+        advice = "; a key that starts with a digit needs double quotes, e.g. '\"3.3\"'"
+    return f"not a valid path ({msg}{at}{advice}), got {path!r}"
 
 
 def check_form(at: str, form: FormMapping, task_types: list[str] | None) -> Iterator[str]:
