@@ -36,6 +36,7 @@ systems and may use the JSON API under its own name (the report's source is the 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import hmac
@@ -338,6 +339,21 @@ async def test_a_replayed_signed_request_is_refused_and_creates_nothing(client, 
     assert await counts(client) == before
 
 
+async def test_the_same_signed_request_at_once_is_accepted_once(client, clock):
+    payload = sample("govservice")
+    del payload["caseRef"]
+    body = json.dumps(payload).encode()
+    headers = signed(KEYS["govservice"], body, now_stamp(clock))
+
+    async def send():
+        resp = await client.post("/api/intake/govservice", data=body, headers=headers)
+        return resp.status
+
+    statuses = await asyncio.gather(*(send() for _ in range(4)))
+    assert sorted(statuses) == [201, 409, 409, 409]
+    assert (await counts(client))["tasks"] == 1
+
+
 async def test_replay_rows_are_deleted_once_their_window_has_closed(client, clock):
     status, _ = await post_signed(client, clock, sample("govservice"))
     assert status == 201
@@ -556,6 +572,12 @@ UNMAPPABLE = {
         _edit(["description"], "x" * 5001),
         "description",
         "is too long (at most 5000 characters)",
+    ),
+    "NUL in the description": (
+        "dynamics",
+        _edit(["description"], "bin\x00full"),
+        "description",
+        "must not contain NUL characters",
     ),
     "gravity phone not a mobile": ("gravity", _edit(["3"], "01206 282222"), "3", "UK mobile"),
     "gravity point off the grid": ("gravity", _edit(["7"], "fifty-one"), "7", "must be a number"),
