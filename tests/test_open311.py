@@ -625,6 +625,20 @@ async def test_a_report_joining_another_sources_task_follows_it(fms, clock):
     assert "surgery" not in body and "another report linked" not in body
 
 
+async def test_the_window_read_stops_at_its_limit(fms, clock):
+    from responder.queries.open311 import update_rows
+
+    reference = await new_request(fms, "64")
+    await _act(fms, clock, reference, Action.ACCEPT, "bob")
+    await _act(fms, clock, reference, Action.START, "bob")
+    start, end = clock.now - timedelta(minutes=1), clock.now
+    db = fms.app[db_key]
+    assert await db.query(lambda conn: update_rows(conn, "fixmystreet", start, end, 1)) is None
+    rows = await db.query(lambda conn: update_rows(conn, "fixmystreet", start, end, 2))
+    assert [r.action for r in rows] == ["accept", "start"]
+    assert await db.query(lambda conn: update_rows(conn, "forms", start, end, 2)) == []
+
+
 async def test_updates_window_is_checked(fms, clock):
     now = clock.now
     base = {"api_key": FMS_KEY, "jurisdiction_id": JURISDICTION}

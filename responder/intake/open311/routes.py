@@ -382,18 +382,18 @@ async def get_updates(request: web.Request, fmt: str) -> web.Response:
         raise Open311Error(400, "start_date: after end_date")
     if end - start > MAX_WINDOW:
         raise Open311Error(400, "start_date/end_date: the window may span at most 7 days")
-    row_limit = MAX_UPDATES * 5
+    event_limit = MAX_UPDATES * 5
     statuses = domain.council.file.open311.statuses
 
-    def read(conn):
-        rows = update_rows(conn, source, start, end, row_limit + 1)
-        completed = sorted({r.task_id for r in rows if r.action == "complete"})
+    def read(conn: Any) -> tuple[list[Any] | None, dict[int, list[str]]]:
+        rows = update_rows(conn, source, start, end, event_limit)
+        completed = sorted({r.task_id for r in rows or () if r.action == "complete"})
         return rows, officer_photos(conn, completed)
 
     rows, photos = await request.app[db_key].query(read)
-    if len(rows) > row_limit:
+    if rows is None:
         raise Open311Error(
-            400, "start_date/end_date: too many updates in this window; ask for a shorter one"
+            400, "start_date/end_date: too many changes in this window; ask for a shorter one"
         )
     found = updates_for(
         rows, source, statuses, lambda task_id: format_reference(domain.prefix, task_id), photos
