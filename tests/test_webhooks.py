@@ -671,6 +671,33 @@ async def test_a_subscriber_removed_from_the_council_file_is_parked_with_that_re
     assert rows["forms"].status == "done" and crm.requests == []
 
 
+async def test_webhooks_a_subscriber_stopped_asking_for_are_marked_done_not_sent(
+    aiohttp_client, tmp_path, database_url, clock, crm
+):
+    secrets = {"crm": CRM_SECRET}
+    before = await service(
+        aiohttp_client,
+        tmp_path,
+        database_url,
+        clock,
+        [{"name": "crm", "url": crm.url}],
+        secrets,
+        background=False,
+    )
+    task = await report(before)
+    await do(before, task["id"], Action.ACCEPT, "bob")
+    later = tmp_path / "after"
+    later.mkdir()
+    only_completions = [{"name": "crm", "url": crm.url, "events": ["complete"]}]
+    after = await service(aiohttp_client, later, database_url, clock, only_completions, secrets)
+    rows = await settle_rows(after)
+    assert [r.status for r in rows] == ["done", "done"] and crm.requests == []
+    assert [r.last_error for r in rows] == [
+        "not sent: 'crm' no longer asks for 'created' events",
+        "not sent: 'crm' no longer asks for 'accept' events",
+    ]
+
+
 # -- the council file --------------------------------------------------------------------------
 
 
