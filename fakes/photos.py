@@ -62,7 +62,7 @@ class _Counted:
     async def close(self) -> None:
         self._server.close()
         await self._server.wait_closed()
-        await self._handler.shutdown(1)
+        await self._handler.shutdown(0.2)  # keep-alive connections need not linger
 
 
 @dataclass

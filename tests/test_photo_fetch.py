@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -473,6 +475,74 @@ async def test_a_slow_photo_host_does_not_hold_up_intake(
             break
         await asyncio.sleep(0.02)
     assert len((await service.task(held))["photos"]) == 1
+
+
+async def test_fixmystreet_media_urls_through_the_app(
+    aiohttp_client, database_url, tmp_path, host, internal
+):
+    """A report posted as FixMyStreet posts it (form-encoded, ``media_url`` repeated), with
+    the app's own dispatcher running: the links to internal addresses are recorded as not
+    fetched and never reached, the photo is added, and another report is answered while
+    its host holds the fetch."""
+    host.redirects["moved.jpg"] = "https://192.168.0.10/x.jpg"
+    settings = _settings(database_url, tmp_path, host, background=True)
+    client = await aiohttp_client(build_app(settings))
+    service = Service(client, settings, client.app[clock_key])
+
+    def form(fms_id: str, *links: str) -> str:
+        pairs = [
+            ("jurisdiction_id", "sample-borough"),
+            ("api_key", "test-secret-fms"),
+            ("service_code", "fly-tipping"),
+            ("description", "Mattress by the bus stop"),
+            ("lat", "51.905100"),
+            ("long", "0.887300"),
+            ("attribute[fixmystreet_id]", fms_id),
+            *(("media_url", link) for link in links),
+        ]
+        return urlencode(pairs)
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    links = [
+        host.link("held.jpg"),
+        f"https://127.0.0.1:{internal.port}/x.jpg",
+        f"http://127.0.0.1:{internal.port}/x.jpg",
+        "https://169.254.169.254/latest/meta-data/",
+        host.link("moved.jpg"),
+    ]
+    resp = await client.post("/open311/v2/requests.xml", data=form("77", *links), headers=headers)
+    assert resp.status == 201, await resp.text()
+    reference = ET.fromstring(await resp.text()).findtext("request/service_request_id")
+    [task] = await service.rows(tasks)
+    assert reference and reference.endswith(str(task.id + 1000))
+
+    for _ in range(250):  # the fetch lane has the held photo in hand
+        if "held.jpg" in host.requests:
+            break
+        await asyncio.sleep(0.02)
+    resp = await client.post(
+        "/open311/v2/requests.xml",
+        data=form("78"),
+        headers=headers,
+    )
+    assert resp.status == 201, await resp.text()  # answered while the host holds a fetch
+    assert (await service.task(task.id))["photos"] == []
+
+    host.release()
+    for _ in range(250):
+        pending = await service.rows(
+            outbox, outbox.c.kind == "fetch.photo", outbox.c.status == "pending"
+        )
+        if not pending:
+            break
+        await asyncio.sleep(0.02)
+    assert pending == []
+    assert len((await service.task(task.id))["photos"]) == 1
+    assert sorted(await service.failures(task.id)) == sorted(
+        [fetching.INTERNAL[0], fetching.NOT_HTTPS[0], fetching.INTERNAL[0], fetching.INTERNAL[1]]
+    )
+    assert (internal.connections, internal.requests) == (0, [])
+    assert sorted(host.requests) == ["held.jpg", "moved.jpg"]
 
 
 # -- where it shows ----------------------------------------------------------------------------
