@@ -52,7 +52,8 @@ import yaml
 from sqlalchemy import func, select
 from support import INTAKE_SECRET, ROOT, write_council
 
-from responder.config.forms import FormMapping, resolve
+from responder.config.form_presets import PRESETS
+from responder.config.forms import FormMapping, path_problem, resolve
 from responder.config.load import validate_council_file
 from responder.intake.form_mapping import Mapped, map_payload
 from responder.settings import Settings
@@ -529,7 +530,12 @@ UNMAPPABLE = {
         "'Abandoned car' is not mapped to a task type; mapped: Litter bin full, Fly tipping",
     ),
     "category missing": ("dynamics", _edit(["category"], KeyError), "category", "is missing"),
-    "category a list": ("dynamics", _edit(["category"], ["a", "b"]), "category", None),
+    "category a list": (
+        "dynamics",
+        _edit(["category"], ["Litter bin full", "Fly tipping"]),
+        "category",
+        "must be one answer, not several",
+    ),
     "latitude not a number": (
         "dynamics",
         _edit(["latitude"], "north-ish"),
@@ -720,6 +726,14 @@ def test_every_preset_reads_its_sample():
         mapped = map_payload(sample(name), mapping, codes)
         assert isinstance(mapped, Mapped), mapped
         assert set(mapped.body) >= {"type", "description", "location", "external_id"}
+
+
+def test_every_preset_path_is_a_valid_expression():
+    for name, preset in PRESETS.items():
+        paths = [p for p in preset.fields.model_dump().values() if p is not None]
+        paths += [p for p in preset.attributes.values() if p is not None]
+        assert paths, name
+        assert [path_problem(p) for p in paths] == [None] * len(paths), name
 
 
 def test_council_fields_override_the_preset_one_by_one():

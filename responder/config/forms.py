@@ -123,8 +123,6 @@ class Resolved:
     types: dict[str, str]  # folded category answer -> task type code
     type_labels: tuple[str, ...]  # the category answers as the file spells them
     attributes: dict[str, str] = field(default_factory=dict)  # attribute name -> path
-    # Where each path came from, for problem lines: "fields.type", "preset govservice".
-    origin: dict[str, str] = field(default_factory=dict)
 
 
 def fold(answer: str) -> str:
@@ -138,15 +136,13 @@ def resolve(form: FormMapping) -> Resolved:
 
     base = PRESETS[form.preset] if form.preset is not None else FormMapping()
     paths: dict[str, str] = {}
-    origin: dict[str, str] = {}
-    for mapping, where in ((base, f"preset {form.preset}"), (form, "fields")):
+    for mapping in (base, form):
         for name in mapping.fields.model_fields_set:
             value = getattr(mapping.fields, name)
             if value is None:
                 paths.pop(name, None)
             else:
                 paths[name] = value
-                origin[name] = f"{where}.{name}" if where == "fields" else where
     fixed = {
         name: getattr(form.fixed, name)
         for name in form.fixed.model_fields_set
@@ -168,7 +164,6 @@ def resolve(form: FormMapping) -> Resolved:
         types={fold(answer): code for answer, code in types.items()},
         type_labels=tuple(types),
         attributes=attributes,
-        origin=origin,
     )
 
 

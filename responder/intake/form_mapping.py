@@ -81,6 +81,16 @@ def _text(value: Any, joiner: str = " ") -> str | None:
     raise _Wrong("must be text, not an object")
 
 
+def _one(value: Any) -> str | None:
+    """One answer as text: a list may hold one (a form post's repeated key), not several."""
+    if isinstance(value, list):
+        answers = [t for t in (_text(item) for item in value) if t]
+        if len(answers) > 1:
+            raise _Wrong("must be one answer, not several")
+        return answers[0] if answers else None
+    return _text(value)
+
+
 def _number(value: Any) -> float | None:
     if value is None:
         return None
@@ -211,7 +221,7 @@ def map_payload(
     where = r.where
 
     before = len(r.problems)
-    answer = r.read("type", _text)
+    answer = r.read("type", _one)
     if answer is not None:
         code = _task_type(answer, mapping, task_types)
         if code is None:
@@ -240,14 +250,14 @@ def map_payload(
         body["photos"] = photos
         where["photos"] = r.origin("photos")
 
-    external_id = r.read("external_id", _text)
+    external_id = r.read("external_id", _one)
     if external_id is not None:
         body["external_id"] = external_id
         where["external_id"] = r.origin("external_id")
 
     reporter: dict[str, Any] = {}
-    for name in ("name", "email", "phone"):
-        value = r.read(name, _text, _JOIN.get(name, " "))
+    for name, convert in (("name", _text), ("email", _one), ("phone", _one)):
+        value = r.read(name, convert)
         if value is not None:
             reporter[name] = value
             where[f"reporter.{name}"] = r.origin(name)
