@@ -355,6 +355,22 @@ async def test_the_same_signed_request_at_once_is_accepted_once(client, clock):
     assert (await counts(client))["tasks"] == 1
 
 
+async def test_a_replay_at_the_last_second_of_its_window_is_still_refused(client, clock):
+    payload = sample("govservice")
+    del payload["caseRef"]
+    body = json.dumps(payload).encode()
+    headers = signed(KEYS["govservice"], body, now_stamp(clock))
+    first = await client.post("/api/intake/govservice", data=body, headers=headers)
+    assert first.status == 201
+    clock.now += timedelta(minutes=5)  # the timestamp is exactly 300 seconds old: still good
+    again = await client.post("/api/intake/govservice", data=body, headers=headers)
+    assert again.status == 409
+    clock.now += timedelta(seconds=1)
+    late = await client.post("/api/intake/govservice", data=body, headers=headers)
+    assert late.status == 401
+    assert (await counts(client))["tasks"] == 1
+
+
 async def test_replay_rows_are_deleted_once_their_window_has_closed(client, clock):
     status, _ = await post_signed(client, clock, sample("govservice"))
     assert status == 201

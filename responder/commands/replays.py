@@ -42,9 +42,10 @@ def claim(conn: Connection, source: str, digest: str, expires_at: datetime, now:
     """Remember ``digest`` until ``expires_at``; Replayed if it is remembered already.
 
     Rows whose window has closed are deleted first: a signature past its window is refused
-    by its timestamp, so nothing older is worth keeping.
+    by its timestamp, so nothing older is worth keeping. (At exactly ``expires_at`` the
+    signature is still good, so its row stays until the moment after.)
     """
-    conn.execute(delete(intake_replays).where(intake_replays.c.expires_at <= now))
+    conn.execute(delete(intake_replays).where(intake_replays.c.expires_at < now))
     done = conn.execute(
         _CLAIM[conn.dialect.name],
         {"digest": digest, "source": source, "expires_at": expires_at},
