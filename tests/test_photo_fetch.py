@@ -656,3 +656,21 @@ def test_the_words_never_carry_the_link():
         *fetching.MALFORMED,
     ]
     assert not [w for w in words if pattern.search(w)]
+
+
+def test_refusals_in_words():
+    from responder.fetching.fetch import Refused
+
+    def words(reason: str, redirected: bool = False, host: str | None = None) -> str:
+        return fetching.refusal_words(Refused(reason, host, redirected), SOURCE)
+
+    assert words("loopback address") == fetching.INTERNAL[0]
+    assert words("resolved to private address", redirected=True) == fetching.INTERNAL[1]
+    assert words("non-public address") == fetching.INTERNAL[0]
+    # Not internal, just not an address at all.
+    assert words("malformed IP address") == fetching.MALFORMED[0]
+    assert words("resolved to no address") == fetching.MALFORMED[0]
+    assert words("malformed redirect", redirected=True) == fetching.MALFORMED[1]
+    assert words("host not allowed", host="xn--e1afmkfd.example") == (
+        f"the link is on xn--e1afmkfd.example, not a host {SOURCE} may send photos from"
+    )

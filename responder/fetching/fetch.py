@@ -59,7 +59,7 @@ class Refused(FetchFailed):
 
 def _host(url: str | URL) -> str | None:
     try:
-        return (url if isinstance(url, URL) else URL(url)).host or None
+        return (url if isinstance(url, URL) else URL(url)).raw_host or None  # ASCII (IDNA)
     except (ValueError, TypeError):
         return None
 
@@ -197,10 +197,10 @@ class GuardedClient:
                     return Fetched(bytes(data), resp.content_type or "", hop_number)
             except aiohttp.ClientConnectorError as exc:
                 if isinstance(exc.os_error, AddressRefused):  # GuardedResolver, after DNS
-                    raise Refused(exc.os_error.reason, hop.url.host, hop_number > 1) from None
+                    raise Refused(exc.os_error.reason, hop.url.raw_host, hop_number > 1) from None
                 raise Unreachable(type(exc).__name__) from None
             except aiohttp.InvalidURL:  # passed the guard, yet aiohttp cannot request it
-                raise Refused("malformed URL", hop.url.host, hop_number > 1) from None
+                raise Refused("malformed URL", hop.url.raw_host, hop_number > 1) from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise Unreachable(type(exc).__name__) from None
         raise TooManyRedirects(max_redirects)

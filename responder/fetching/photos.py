@@ -89,14 +89,23 @@ MALFORMED = (
 )
 
 
+# The guard's reasons for an address it never connects to (``guard.address_refusal``).
+_INTERNAL = frozenset(
+    f"{kind} address"
+    for kind in (
+        "unspecified", "loopback", "link-local", "multicast", "private", "reserved", "non-public"
+    )
+)  # fmt: skip
+
+
 def refusal_words(exc: Refused, source: str) -> str:
     """A guard refusal as the task's history says it (a host at most, never the URL)."""
     reason = exc.reason
     if reason == "host not allowed":
         where = "redirects to" if exc.redirected else "is on"
         return f"the link {where} {exc.host or 'a host'}, not a host {source} may send photos from"
-    if reason.endswith("address") and reason != "not an IP address":
-        words = INTERNAL  # loopback, private, link-local... (as given, or after DNS)
+    if reason.removeprefix("resolved to ") in _INTERNAL:  # as given, or after DNS
+        words = INTERNAL
     elif reason == "not https":
         words = NOT_HTTPS
     elif reason == "not an http(s) URL":
@@ -108,8 +117,9 @@ def refusal_words(exc: Refused, source: str) -> str:
     return words[exc.redirected]
 
 
-def failure_words(exc: FetchFailed, source: str) -> str:
-    """Why a photo could not be fetched, safe to show (no URL; a host at most)."""
+def failure_words(exc: FetchFailed, source: str, give_up: timedelta = GIVE_UP_AFTER) -> str:
+    """Why a photo could not be fetched, safe to show (no URL; a host at most);
+    ``give_up``: how long a transient failure was tried for."""
     if isinstance(exc, Refused):
         return refusal_words(exc, source)
     if isinstance(exc, TooBig):
@@ -120,10 +130,10 @@ def failure_words(exc: FetchFailed, source: str) -> str:
         if exc.status in (404, 410):
             return f"the photo is no longer there (the host answered {exc.status})"
         if exc.transient:
-            return f"the host kept answering {exc.status} for {_hours(GIVE_UP_AFTER)}"
+            return f"the host kept answering {exc.status} for {_hours(give_up)}"
         return f"the host refused it (it answered {exc.status})"
     if isinstance(exc, Unreachable):
-        return f"the host could not be reached for {_hours(GIVE_UP_AFTER)}"
+        return f"the host could not be reached for {_hours(give_up)}"
     return MALFORMED[0]
 
 
@@ -207,7 +217,8 @@ class PhotoFetcher:
                 log.info("photo from %s not fetched yet: %s", job.source, exc.reason)
                 after = exc.retry_after if isinstance(exc, Answered) else None
                 return Retry(exc.reason, after)
-            return await self._record(message, job, failure_words(exc, job.source), exc.reason)
+            words = failure_words(exc, job.source, self.give_up_after)
+            return await self._record(message, job, words, exc.reason)
         result = await add_source_photo(
             self.db,
             self.domain,
