@@ -431,6 +431,25 @@ async def test_a_slow_body_times_out_and_is_tried_again(service, host):
     assert await service.failures(task_id) == ["the host could not be reached for 12 hours"]
 
 
+async def test_a_host_that_refuses_connections_is_tried_again(service):
+    import dataclasses
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    settings = dataclasses.replace(service.settings, dev_attachment_origins=(dead,))
+    task_id = await service.report(f"{dead}/files/photo.jpg")
+    fetcher = PhotoFetcher(service.db, service.domain, settings, PUBLIC, service.clock)
+    try:
+        [outcome] = await service.deliver(fetcher)
+    finally:
+        await fetcher.close()
+    assert isinstance(outcome, Retry) and outcome.error.startswith("Client")
+    assert outcome.after is None  # backoff with jitter
+    assert await service.failures(task_id) == []
+
+
 # -- a slow host never holds up intake ---------------------------------------------------------
 
 
