@@ -25,8 +25,10 @@ from fakes.subscriber import Answer, FakeSubscriber
 from responder.app import build_app, dispatcher_key
 from responder.cli import main
 from responder.commands.act import ActionRequest, act
+from responder.commands.photos import add_photos
 from responder.config import load_council
 from responder.domain.lifecycle import Action, Status
+from responder.domain.photos import NewPhoto
 from responder.domain.records import TaskRecord
 from responder.jobs.dispatcher import Dispatcher, Done, Retry
 from responder.queries.webhooks import SourceRef, WebhookEventFacts, WebhookFacts
@@ -512,6 +514,40 @@ async def test_a_subscriber_gets_only_the_events_it_asks_for(
     assert len(owed_forms) == 1  # nothing else was even owed to it
 
 
+async def test_an_officers_photo_reaches_only_the_subscribers_that_ask_for_photos(
+    aiohttp_client, tmp_path, database_url, clock, crm, forms
+):
+    client = await service(
+        aiohttp_client,
+        tmp_path,
+        database_url,
+        clock,
+        [
+            {"name": "crm", "url": crm.url},
+            {"name": "forms", "url": forms.url, "events": ["complete", "photo"]},
+        ],
+        {"crm": CRM_SECRET, "forms": FORMS_SECRET},
+    )
+    task = await report(client)
+    clock.now += timedelta(seconds=1)
+    jpeg = NewPhoto("image/jpeg", b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    app = client.app
+    added = await add_photos(
+        app[db_key], app[domain_key], "bob", task["id"], [jpeg], "https://r.example", clock.now
+    )
+    assert added.added == 1
+    await settle_rows(client)
+    assert types(forms.events) == ["task.photo_added"]
+    assert forms.events[0]["change"] == {
+        "action": "photo",
+        "from_status": "assigned",
+        "to_status": "assigned",
+        "actor": "bob",
+    }
+    assert "/api/photos/" not in json.dumps(forms.events)  # the photo's own link stays here
+    assert types(crm.events) == ["task.created"]  # not a default event
+
+
 async def test_a_duplicate_report_names_every_source_and_its_id(
     aiohttp_client, tmp_path, database_url, clock, crm
 ):
@@ -719,7 +755,7 @@ def test_subscriber_mistakes_are_refused_one_line_each(tmp_path, capsys):
             {"name": "typos", "url": "https://x.example/h", "events": ["completed", "acept"]},
             {"name": "twice", "url": "https://x.example/h", "events": ["cancel", "cancel"]},
             {"name": "none", "url": "https://x.example/h", "events": []},
-            {"name": "type", "url": "https://x.example/h", "events": ["task.handed_back", "photo"]},
+            {"name": "ty", "url": "https://x.example/t", "events": ["task.handed_back", "notify"]},
         ],
     )
     problems = check_config(path, capsys)
@@ -741,9 +777,9 @@ def test_subscriber_mistakes_are_refused_one_line_each(tmp_path, capsys):
     )
     assert problems[7:] == [
         "subscribers[7].events[0]: unknown event 'task.handed_back' (did you mean 'handback'?)",
-        "subscribers[7].events[1]: unknown event 'photo' (known: accept, assign, cancel, "
-        "citizen_update, complete, created, duplicate_linked, handback, priority, reassign, "
-        "start, update)",
+        "subscribers[7].events[1]: unknown event 'notify' (known: accept, assign, cancel, "
+        "citizen_update, complete, created, duplicate_linked, handback, photo, photo_failed, "
+        "priority, reassign, start, update)",
     ]
 
 

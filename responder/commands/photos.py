@@ -23,6 +23,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from responder.commands.subscribers import webhook_messages
 from responder.domain.context import Domain
 from responder.domain.photos import (
     FULL,
@@ -151,22 +152,21 @@ def attach(
         .where(photos.c.id.in_([p.id for p in pending]), photos.c.task_id.is_(None))
         .values(task_id=task.id)
     )
-    conn.execute(
-        insert(task_events),
-        [
-            {
-                "task_id": task.id,
-                "at": now,
-                "actor": person_id,
-                "action": "photo",
-                "from_status": task.status.value,
-                "to_status": task.status.value,
-                "note": None,
-                "data": {"count": len(pending)},
-            }
-        ],
-    )
-    enqueue(conn, [CardRefresh.of(task.id, new_version, now)], deliver_by=task.due_at)
+    event_id = conn.execute(
+        insert(task_events).returning(task_events.c.id),
+        {
+            "task_id": task.id,
+            "at": now,
+            "actor": person_id,
+            "action": "photo",
+            "from_status": task.status.value,
+            "to_status": task.status.value,
+            "note": None,
+            "data": {"count": len(pending)},
+        },
+    ).scalar_one()
+    webhooks = webhook_messages(domain.council, task.id, [(event_id, "photo")], now)
+    enqueue(conn, [CardRefresh.of(task.id, new_version, now), *webhooks], deliver_by=task.due_at)
     updated = load_task(conn, domain, task.id)
     assert updated is not None
     notice = "Photo added." if len(pending) == 1 else f"{len(pending)} photos added."

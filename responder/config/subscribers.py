@@ -42,13 +42,14 @@ DEFAULT_EVENTS = frozenset(
         "priority",
     }
 )
-# Every action a subscriber may ask for: the defaults, and a resident's comment or photo on
-# a report (Open311 ``servicerequestupdates`` POST, ``commands/citizen_updates``), sent only
-# to subscribers that list it. Only actions whose commands owe webhooks belong here: a name
+# Every action a subscriber may ask for: the defaults, and, sent only to subscribers that
+# list them, a resident's comment or photo on a report (Open311 ``servicerequestupdates``
+# POST, ``commands/citizen_updates``), a photo added (an officer's from Teams,
+# ``commands/photos``; a source's, fetched, ``commands/source_photos``) and a source's photo
+# that could not be fetched. Only actions whose commands owe webhooks belong here: a name
 # listed but never sent would be a silent gap. (The history's other actions, ``notify``,
-# ``notify_status``, ``undelivered``, ``contact_erased``, ``photo``, are about messages
-# and records, not the task's progress.)
-KNOWN_EVENTS = DEFAULT_EVENTS | {"citizen_update"}
+# ``notify_status``, ``undelivered``, ``contact_erased``, are about messages and records.)
+KNOWN_EVENTS = DEFAULT_EVENTS | {"citizen_update", "photo", "photo_failed"}
 # The webhook's ``type`` for each action (``task.<past tense>``); see docs/webhooks.md.
 EVENT_TYPES = {
     "created": "task.created",
@@ -63,6 +64,8 @@ EVENT_TYPES = {
     "cancel": "task.cancelled",
     "priority": "task.priority_changed",
     "citizen_update": "task.citizen_update",
+    "photo": "task.photo_added",
+    "photo_failed": "task.photo_failed",
 }
 
 
