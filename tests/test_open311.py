@@ -277,8 +277,9 @@ async def test_fixmystreet_post_creates_a_task_and_a_resend_answers_the_same_id(
     # The token resolves to the same request (FixMyStreet's tokens/{token}.xml poll).
     status, root, _ = await get_xml(fms, "tokens/4242.xml", jurisdiction_id=JURISDICTION)
     assert status == 200 and root.findtext("request/service_request_id") == reference
-    status, root, _ = await get_xml(fms, "tokens/999999.xml")
-    assert status == 404 and errors(root)[0][1].startswith("token:")
+    for token in ("999999", "%00", "%ff"):
+        status, root, _ = await get_xml(fms, f"tokens/{token}.xml")
+        assert status == 404 and errors(root)[0][1].startswith("token:")
 
 
 async def test_json_answer_and_multipart_post(fms):
@@ -379,6 +380,16 @@ async def test_hostile_bodies(fms):
     resp = await fms.post("/open311/v2/requests.xml", data=big, headers=FORM)
     assert resp.status == 413
     assert errors(ET.fromstring(await resp.text()))[0][1].startswith("body:")
+    # Broken forms: a precise 400, never a 500.
+    for ctype, raw in [
+        ("multipart/form-data", b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb'),
+        ("multipart/form-data; boundary=x", b"garbage"),
+        ("application/x-www-form-urlencoded", b"api_key=%ff%fe&service_code=\xff\xfe"),
+        ("application/x-www-form-urlencoded; charset=nonsense", b"api_key=x"),
+    ]:
+        resp = await fms.post("/open311/v2/requests.xml", data=raw, headers={"Content-Type": ctype})
+        assert resp.status == 400, (ctype, await resp.text())
+        assert errors(ET.fromstring(await resp.text()))[0][1].startswith("body:")
     # JSON is not what Open311 clients post.
     resp = await fms.post("/open311/v2/requests.xml", json={"service_code": "fly-tipping"})
     assert resp.status == 415

@@ -119,7 +119,8 @@ async def read_fields(request: web.Request) -> MultiDict[str]:
         posted: MultiDictProxy = await request.post()
     except web.HTTPRequestEntityTooLarge:
         raise Open311Error(413, "body: larger than 1 MB") from None
-    except (ValueError, UnicodeDecodeError, AssertionError):
+    except (ValueError, LookupError, AssertionError, web.HTTPBadRequest):
+        # A broken multipart, bytes that are not the charset's, a charset nobody knows.
         raise Open311Error(400, "body: not a readable form") from None
     fields: MultiDict[str] = MultiDict()
     for key, value in posted.items():

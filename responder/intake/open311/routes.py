@@ -18,6 +18,7 @@ Errors are ``<errors><error><code/><description/></error></errors>`` (a JSON lis
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -317,11 +318,16 @@ def _created(
     return answer(fmt, "service_requests", "request", body, status=status)
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+
+
 async def get_token(request: web.Request, fmt: str) -> web.Response:
     """A token is the source's own id for the report (``attribute[fixmystreet_id]``)."""
     caller = reading.identify(request, request.query, key_required=False)
     council = request.app[domain_key].council
     token = request.match_info["token"]
+    if not _TOKEN.fullmatch(token):  # never sent to the database (NUL, odd bytes, length)
+        raise Open311Error(404, f"token: no request for token {reading._short(token)!r}")
     sources = [caller.source] if caller.source else _open311_sources(council, request.query)
     db = request.app[db_key]
 
