@@ -291,7 +291,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
     try:
         result = await create_task(db, domain, report, request.app[clock_key]())
     except RoutingError as exc:
-        field = "lat/long" if exc.field == "location" else exc.field
+        field = {"location": "lat/long", "type": "service_code"}.get(exc.field, exc.field)
         raise Open311Error(422, f"{field}: {exc.problem}") from None
     except ReplayConflict:
         # The same report arrived twice at once with other content: answer the first.
