@@ -41,7 +41,7 @@ from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
 from responder.web import clock_key, db_key, domain_key, intake_keys_key, json_errors
-from responder.webhooks.delivery import WebhookSender
+from responder.webhooks.delivery import WebhookSender, secrets_problem
 
 log = logging.getLogger("responder")
 dispatcher_key = web.AppKey("dispatcher", Dispatcher)
@@ -167,6 +167,8 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
             "from anywhere else with RESPONDER_ENV=production"
         )
     check_bot_credentials(settings)
+    if (problem := secrets_problem(council, settings)) is not None:
+        raise StartupError(problem)
     attachments = AttachmentPolicy(settings.attachment_hosts, settings.dev_attachment_origins)
     domain = Domain.for_council(council)
     # Where officers' photos are served from: cards link there, so it must be reachable.

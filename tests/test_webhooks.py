@@ -22,7 +22,7 @@ from sqlalchemy import select
 from support import AUTH, EXAMPLES, INTAKE_SECRET, ROOT, write_council
 
 from fakes.subscriber import Answer, FakeSubscriber
-from responder.app import build_app, dispatcher_key
+from responder.app import StartupError, build_app, dispatcher_key
 from responder.cli import main
 from responder.commands.act import ActionRequest, act
 from responder.commands.photos import add_photos
@@ -351,12 +351,6 @@ async def test_a_subscriber_that_keeps_refusing_is_parked_and_the_others_still_g
     assert len(crm.requests) == 10 and crm.events == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known limitation (docs/webhooks.md): the dispatcher keeps a task's order per lane, "
-    "across subscribers; ordering per subscriber would release the others",
-)
 async def test_a_subscriber_that_is_down_does_not_hold_back_the_others(
     aiohttp_client, tmp_path, database_url, clock, crm, forms
 ):
@@ -674,6 +668,18 @@ async def test_without_a_secret_nothing_is_sent_unsigned(
     assert "RESPONDER_WEBHOOK_SECRETS names 'crn', not a subscriber" in caplog.text
     assert "no secret for subscriber 'crm'" in caplog.text
     assert CRM_SECRET not in caplog.text
+    # ...and the service itself will not start like that in production.
+    with pytest.raises(StartupError, match="no secret for subscriber 'crm'"):
+        build_app(
+            Settings(
+                database_url=database_url,
+                config_path=council_with(tmp_path, subscribers),
+                app_id="00000000-0000-4000-8000-00000000b07",
+                app_password="a-client-secret",
+                environment="production",
+                webhook_secrets={"forms": FORMS_SECRET},
+            )
+        )
 
     client = await service(
         aiohttp_client, tmp_path, database_url, clock, subscribers, {"forms": FORMS_SECRET}

@@ -301,24 +301,29 @@ class Dispatcher:
             in_lane: ColumnElement[bool] = candidate.c.lane.not_in(others)
         else:
             in_lane = candidate.c.lane == lane
-        waits = (
-            exists()
-            .where(
-                earlier.c.task_id == candidate.c.task_id,
-                earlier.c.lane == candidate.c.lane,
-                earlier.c.status == "pending",
-                earlier.c.created_at < candidate.c.created_at,
+        held_back_by = [
+            earlier.c.task_id == candidate.c.task_id,
+            earlier.c.lane == candidate.c.lane,
+            earlier.c.status == "pending",
+            earlier.c.created_at < candidate.c.created_at,
+        ]
+        if lane == WEBHOOK_LANE:
+            # In order per subscriber: one that is down must not hold back the others.
+            held_back_by.append(
+                earlier.c.payload["subscriber"].as_string()
+                == candidate.c.payload["subscriber"].as_string()
             )
-            .correlate(candidate)
-        )
+        conditions = [
+            candidate.c.status == "pending",
+            in_lane,
+            candidate.c.next_attempt_at <= bindparam("now"),
+        ]
+        if lane != FETCH_LANE:
+            # (A task's photos need no order: one slow host must not hold back the next.)
+            conditions.append(~exists().where(*held_back_by).correlate(candidate))
         return (
             select(candidate.c.id)
-            .where(
-                candidate.c.status == "pending",
-                in_lane,
-                candidate.c.next_attempt_at <= bindparam("now"),
-                ~waits,
-            )
+            .where(*conditions)
             .order_by(candidate.c.deliver_by, candidate.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=candidate)
