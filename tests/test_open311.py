@@ -747,16 +747,27 @@ async def test_citizen_update_on_a_closed_report_is_still_there(fms, clock):
     reference = await new_request(fms, "72")
     await _act(fms, clock, reference, Action.ACCEPT, "bob")
     await _act(fms, clock, reference, Action.COMPLETE, "bob", outcome="resolved")
-    status, _, body = await post_form(
-        fms, "servicerequestupdates.xml", update_form(reference, "902", status="FIXED")
-    )
-    assert status == 201, body
+    # Reopened on FixMyStreet ("not fixed"): still there. A thank-you on the fixed report
+    # (its status FIXED) is a comment.
+    for update_id, status in (("902", "OPEN"), ("903", "FIXED")):
+        pairs = update_form(reference, update_id, status=status)
+        got, _, body = await post_form(fms, "servicerequestupdates.xml", pairs)
+        assert got == 201, body
     async with fms.app[db_key].read() as conn:
-        event = (
-            await conn.execute(select(task_events).where(task_events.c.action == "citizen_update"))
-        ).one()
+        events = (
+            await conn.execute(
+                select(task_events)
+                .where(task_events.c.action == "citizen_update")
+                .order_by(task_events.c.id)
+            )
+        ).all()
         task = (await conn.execute(select(tasks.c.status))).scalar_one()
-    assert event.data["still_there"] is True and event.data["status"] == "FIXED"
+    assert [(e.data["still_there"], e.data["status"]) for e in events] == [
+        (True, "OPEN"),
+        (False, "FIXED"),
+    ]
+    assert events[0].note == "Still there: Still there & now there are <two> mattresses"
+    assert events[1].note == "Still there & now there are <two> mattresses"
     assert task == "completed"  # residents report; officers decide
 
 

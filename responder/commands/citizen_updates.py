@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, select, update
 from responder.commands.subscribers import webhook_messages
 from responder.config.model import Council
 from responder.domain.lifecycle import OPEN_STATUSES, Status
-from responder.domain.open311 import CITIZEN_UPDATE
+from responder.domain.open311 import CITIZEN_UPDATE, still_there
 from responder.domain.vocabulary import NOTE_MAX
 from responder.messages import CardRefresh, PhotoFetch
 from responder.store.db import Database
@@ -75,8 +75,10 @@ def _record(
         ):
             return CitizenUpdateResult(event_id, created=False)
 
-    still_open = Status(row.status) in OPEN_STATUSES
+    there = still_there(Status(row.status) in OPEN_STATUSES, new.status)
     note = " ".join(new.note.split())
+    if there:  # the officer's card says so first
+        note = f"Still there: {note}" if note else "Still there"
     if len(note) > NOTE_MAX:
         note = note[: NOTE_MAX - 1] + "…"
     urls = tuple(dict.fromkeys(new.media_urls))[:MAX_UPDATE_PHOTOS]
@@ -84,7 +86,7 @@ def _record(
         "source": new.source,
         "update_id": new.update_id,
         "photos": len(urls),
-        "still_there": not still_open,
+        "still_there": there,
     }
     if new.status:
         data["status"] = new.status

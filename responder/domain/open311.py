@@ -208,6 +208,16 @@ def _outcome(row: UpdateRow) -> str | None:
     return outcome if isinstance(outcome, str) else None
 
 
+# What a resident's site says of a report when they comment: these mean "it is not done".
+_NOT_DONE = frozenset({"OPEN", "REOPEN", "INVESTIGATING", "IN_PROGRESS", "ACTION_SCHEDULED"})
+
+
+def still_there(task_open: bool, status: str | None) -> bool:
+    """A resident's update on a closed task says the problem is still there, unless their
+    site says the report is done (a thank-you on a fixed report is just a comment)."""
+    return not task_open and (status is None or status in _NOT_DONE)
+
+
 # -- datetimes --------------------------------------------------------------------------------
 
 _W3C = re.compile(
