@@ -847,6 +847,40 @@ async def test_permission_matrix(fms, method, path):
     )
 
 
+# -- the pure decisions -----------------------------------------------------------------
+
+
+def test_status_words_and_datetimes():
+    from responder.domain.open311 import extended_status, still_there, w3c
+
+    mapped = {"referred": "INTERNAL_REFERRAL", "cancelled": "CANCELLED"}
+    assert extended_status({}, "assigned") == "OPEN"
+    assert extended_status({}, "accepted") == "ACTION_SCHEDULED"
+    assert extended_status({}, "completed", "private-land") == "NOT_COUNCILS_RESPONSIBILITY"
+    assert extended_status({}, "completed", "swept") == "CLOSED"  # unmapped: not "fixed"
+    assert extended_status(mapped, "completed", "referred") == "INTERNAL_REFERRAL"
+    assert extended_status(mapped, "cancelled") == "CANCELLED"
+    assert still_there(False, "REOPEN") and still_there(False, None)
+    assert not still_there(False, "FIXED") and not still_there(True, "OPEN")
+
+    assert parse_w3c("2026-11-23T09:00:00Z") == datetime(2026, 11, 23, 9, tzinfo=UTC)
+    assert parse_w3c("2026-06-01T10:00:00+01:00") == datetime(2026, 6, 1, 9, tzinfo=UTC)
+    assert parse_w3c("2026-06-01T10:00:00.123456789-0130") is not None
+    assert parse_w3c("2026-11-23") == datetime(2026, 11, 23, tzinfo=UTC)
+    for bad in (
+        "2026-11-23T09:00:00",
+        "2026-02-30T00:00:00Z",
+        "yesterday",
+        "",
+        "2026-11-23T25:00Z",
+    ):
+        assert parse_w3c(bad) is None, bad
+    from zoneinfo import ZoneInfo
+
+    summer = datetime(2026, 6, 1, 9, 0, 0, 500, tzinfo=UTC)
+    assert w3c(summer, ZoneInfo("Europe/London")) == "2026-06-01T10:00:00+01:00"
+
+
 # -- the council file ------------------------------------------------------------------
 
 
