@@ -12,11 +12,9 @@ from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
-from responder.bot.attachment_policy import (
-    DEFAULT_ATTACHMENT_HOSTS,
-    parse_dev_origins,
-    parse_host_suffixes,
-)
+from responder.bot.attachment_policy import DEFAULT_ATTACHMENT_HOSTS
+from responder.domain.hosts import parse_host_suffixes
+from responder.fetching.guard import parse_dev_origins
 from responder.store.db import DEFAULT_URL
 
 DEFAULT_CONFIG = Path(__file__).with_name("defaults") / "council.yaml"

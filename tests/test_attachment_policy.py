@@ -10,15 +10,13 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from responder.bot.attachment_policy import DEFAULT_ATTACHMENT_HOSTS, AttachmentPolicy
+from responder.domain.hosts import host_suffix, parse_host_suffixes, suffix_match
 from responder.fetching.guard import (
     AddressRefused,
     GuardedResolver,
     URLRefused,
     address_refusal,
     dev_origin,
-    host_suffix,
-    parse_host_suffixes,
-    suffix_match,
 )
 
 TEAMS = "https://smba.trafficmanager.net/uk/"

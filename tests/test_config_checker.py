@@ -347,3 +347,25 @@ def test_the_installed_command_refuses_swapped_coordinates(tmp_path):
         f"{path}: 1 problem:",
         f"  wards: every ward in 'wards.geojson': {SWAPPED_ADVICE}",
     ]
+
+
+def test_a_source_says_how_it_sends_and_names_real_photo_hosts(tmp_path, capsys):
+    def sources(data: dict) -> None:
+        data["sources"] = {
+            "fixmystreet": {
+                "open311": {},
+                "auth": "hmac",
+                "photo_hosts": ["fixmystreet.com", "*.fixmystreet.com", "https://fms.example/"],
+            },
+            "nowhere": {"photo_hosts": []},
+        }
+
+    assert check_config(council_file(tmp_path, sources), capsys) == (
+        1,
+        [
+            "sources.fixmystreet.auth: FixMyStreet signs in with its api_key; leave auth out",
+            "sources.fixmystreet.photo_hosts[2]: not a host name, e.g. fixmystreet.com or "
+            "*.fixmystreet.com, got 'https://fms.example/'",
+            "sources.nowhere: say how the source sends reports (open311: or form:)",
+        ],
+    )

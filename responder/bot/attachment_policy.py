@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from yarl import URL
 
+from responder.domain.hosts import suffix_match
 from responder.fetching import guard
 from responder.fetching.guard import (
     AddressRefused,
@@ -30,10 +31,7 @@ from responder.fetching.guard import (
     URLRefused,
     http_url,
     origin_of,
-    parse_dev_origins,
-    parse_host_suffixes,
     public_host,
-    suffix_match,
 )
 
 # Host suffixes attachments are served from (a host matches itself and its subdomains).
@@ -54,7 +52,6 @@ DEFAULT_ATTACHMENT_HOSTS: tuple[str, ...] = (
     "graph.microsoft.com",
 )
 
-# settings.py reads these two from here (RESPONDER_ATTACHMENT_HOSTS, ..._DEV_ATTACHMENT_ORIGINS).
 __all__ = [
     "DEFAULT_ATTACHMENT_HOSTS",
     "AddressRefused",
@@ -62,8 +59,6 @@ __all__ = [
     "GuardedResolver",
     "Hop",
     "URLRefused",
-    "parse_dev_origins",
-    "parse_host_suffixes",
 ]
 
 

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from responder.config.base import Strict
 from responder.config.forms import FormMapping, check_form
+from responder.domain.hosts import host_suffix
 
 # How a form source proves who it is: its key as a bearer token, or an HMAC-SHA256
 # signature of the body with its key (and a timestamp, against replays).
@@ -54,5 +55,15 @@ def check_sources(sources: dict[str, Source] | None, task_types: list[str] | Non
             yield f"{at}: say how the source sends reports (open311: or form:)"
         if source.open311 is not None and source.form is not None:
             yield f"{at}: a source is open311 or a form, not both"
+        if source.open311 is not None and source.auth != "bearer":
+            yield f"{at}.auth: FixMyStreet signs in with its api_key; leave auth out"
         if source.form is not None:
             yield from check_form(f"{at}.form", source.form, task_types)
+        for i, host in enumerate(source.photo_hosts):
+            try:
+                host_suffix(host)
+            except ValueError:
+                yield (
+                    f"{at}.photo_hosts[{i}]: not a host name, e.g. fixmystreet.com or "
+                    f"*.fixmystreet.com, got {host!r}"
+                )

@@ -30,17 +30,19 @@ with each source's ``photo_hosts``).
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
-MAX_HOST = 253
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Host names' syntax is the domain's (the council file checks photo_hosts with it too).
+from responder.domain.hosts import (
+    host_name,
+    host_suffix,
+    suffix_match,
+)
 
 # IPv6 ranges that carry an IPv4 address on to it: the IPv4 address must be public too.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -118,37 +120,6 @@ def address_refusal(address: str | Address) -> str | None:
 # -- hosts and origins -------------------------------------------------------------------
 
 
-def host_name(host: str) -> str | None:
-    """A DNS name in lower case without its trailing dot, or None when it is not one."""
-    name = host.lower()
-    if name.endswith("."):  # "x.sharepoint.com." is the same host, fully qualified
-        name = name[:-1]
-    if not name or len(name) > MAX_HOST:
-        return None
-    labels = name.split(".")
-    if not all(_LABEL.match(label) for label in labels):
-        return None
-    if labels[-1].isdigit():  # "127.1", "2130706433": numbers resolvers read as IPv4
-        return None
-    return name
-
-
-def host_suffix(value: str) -> str:
-    """One allowed host: ``sharepoint.com`` or ``*.sharepoint.com`` (the same thing)."""
-    entry = value.strip().lower()
-    for prefix in ("*.", "."):
-        entry = entry.removeprefix(prefix)
-    name = host_name(entry)
-    if name is None:
-        raise ValueError(f"not a host name: {value!r}")
-    return name
-
-
-def parse_host_suffixes(value: str) -> tuple[str, ...]:
-    """A comma-separated list of host suffixes; empty entries are ignored."""
-    return tuple(dict.fromkeys(host_suffix(v) for v in value.split(",") if v.strip()))
-
-
 def origin_of(url: str | URL) -> Origin | None:
     """(scheme, host, port) of an absolute http(s) URL without credentials, else None."""
     try:
@@ -180,11 +151,6 @@ def dev_origin(value: str) -> str:
 
 def parse_dev_origins(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(dev_origin(v) for v in value.split(",") if v.strip()))
-
-
-def suffix_match(host: str, suffixes: Iterable[str]) -> bool:
-    """``a.sharepoint.com`` matches ``sharepoint.com``; ``evilsharepoint.com`` does not."""
-    return any(host == s or host.endswith("." + s) for s in suffixes)
 
 
 def http_url(url: str | URL) -> tuple[URL, Origin]:
