@@ -192,7 +192,7 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
 
     app.add_routes(receipts.routes(settings.notify_callback_token, db, council, clock))
     app.add_routes(photo_files.routes(db))
-    app.add_routes(open311.routes())  # /open311/v2/ (FixMyStreet)
+    app.add_routes(open311.routes(public_url))  # /open311/v2/ (FixMyStreet)
     app.add_routes(form_intake.routes())  # POST /api/intake/{source} (forms packages)
     app.add_routes(page_routes(council))  # /privacy and /terms, linked from the app package
 

@@ -293,16 +293,67 @@ async def test_json_answer_and_multipart_post(fms):
     body = await resp.json()
     assert body[0]["service_request_id"].startswith("RSP-")
 
-    # A photo file (FixMyStreet's upload_files): refused politely, nothing created.
+    # Not a picture (FixMyStreet's enquiry files): refused naming the field, nothing created.
     form = FormData()
     for key, value in fms_form("78"):
         form.add_field(key, value)
-    form.add_field("photo1", b"\xff\xd8\xff", filename="78.0.full.jpeg", content_type="image/jpeg")
+    form.add_field("file_1", b"%PDF-1.4", filename="form.pdf", content_type="image/jpeg")
     resp = await fms.post("/open311/v2/requests.xml", data=form)
     text = await resp.text()
     assert resp.status == 400
-    assert errors(ET.fromstring(text))[0][1].startswith("photo1: file uploads are not kept")
+    assert errors(ET.fromstring(text))[0][1].startswith("file_1: not a JPEG, PNG, GIF or WebP")
     assert await count(fms, tasks) == 1
+
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def upload_form(pairs, files) -> object:
+    from aiohttp import FormData
+
+    form = FormData()
+    for key, value in pairs:
+        form.add_field(key, value)
+    for i, (data, ctype) in enumerate(files, start=1):
+        form.add_field(f"photo{i}", data, filename=f"1.{i}.full.jpeg", content_type=ctype)
+    return form
+
+
+async def test_uploaded_pictures_are_kept_once(fms):
+    """FixMyStreet uploads the pictures of a private report (or with 'upload files' on)
+    as photo1, photo2... instead of media_url: kept like a fetched photo, once each."""
+    pairs = [p for p in fms_form("79") if p[0] != "media_url"]
+    resp = await fms.post(
+        "/open311/v2/requests.xml",
+        data=upload_form(pairs, [(JPEG, "image/jpeg"), (PNG, "image/jpeg")]),
+    )
+    assert resp.status == 201, await resp.text()
+    reference = ET.fromstring(await resp.text()).findtext("request/service_request_id") or ""
+    # A resend with the same pictures adds none.
+    resp = await fms.post(
+        "/open311/v2/requests.xml", data=upload_form(pairs, [(JPEG, "image/jpeg")])
+    )
+    assert resp.status == 200
+    async with fms.app[db_key].read() as conn:
+        task = (await conn.execute(select(tasks).where(tasks.c.id == task_id(reference)))).one()
+        events = (await conn.execute(select(task_events.c.action, task_events.c.actor))).all()
+    assert len(task.photos) == 2
+    assert [e for e in events if e.action == "photo"] == [("photo", "intake:fixmystreet")] * 2
+    served = await fms.get("/api/photos/" + task.photos[0].rsplit("/", 1)[1])
+    assert served.status == 200 and await served.read() == JPEG
+    assert served.headers["Content-Type"] == "image/jpeg"
+
+    # With a resident's update too (FixMyStreet's upload_files_for_updates).
+    pairs = [p for p in update_form(reference, "905") if p[0] != "media_url"]
+    resp = await fms.post(
+        "/open311/v2/servicerequestupdates.xml",
+        data=upload_form(pairs, [(b"GIF89a" + b"\x00" * 16, "image/gif")]),
+    )
+    assert resp.status == 201, await resp.text()
+    async with fms.app[db_key].read() as conn:
+        photos = (await conn.execute(select(tasks.c.photos))).scalar_one()
+    assert len(photos) == 3
 
 
 async def test_easting_and_northing_only(fms):

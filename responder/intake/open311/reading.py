@@ -19,7 +19,9 @@ from multidict import MultiDict, MultiDictProxy
 from responder.config.model import Council
 from responder.config.open311 import SERVER_SET_ATTRIBUTES, Open311Attribute
 from responder.domain.grid import GridError, to_grid, to_lat_lon
+from responder.domain.photos import NewPhoto
 from responder.domain.records import NewReport
+from responder.fetching.fetch import sniff
 from responder.intake.open311.wire import Open311Error
 from responder.web import domain_key, intake_keys_key
 
@@ -27,6 +29,7 @@ MAX_BODY = 1024 * 1024  # the app's client_max_size
 MAX_DESCRIPTION = 10_000
 MAX_ADDRESS = 500
 MAX_MEDIA = 20
+MAX_UPLOADS = 10
 MAX_URL = 2048
 MAX_ATTRIBUTES = 60
 MAX_ATTRIBUTE_VALUE = 2000
@@ -104,8 +107,17 @@ def _check_public_jurisdiction(council: Council, jurisdiction: str | None) -> No
         raise Open311Error(404, "jurisdiction_id: not a jurisdiction this server serves")
 
 
-async def read_fields(request: web.Request) -> MultiDict[str]:
-    """The POST's fields (query string fields too, the body's winning), text only."""
+@dataclass(frozen=True)
+class Posted:
+    """A POST's text fields, and the pictures uploaded with it (FixMyStreet's ``photo1``...)."""
+
+    fields: MultiDict[str]
+    photos: tuple[NewPhoto, ...] = ()
+
+
+async def read_fields(request: web.Request) -> Posted:
+    """The POST's fields (query string fields too, the body's winning) and uploaded pictures
+    (JPEG, PNG, GIF or WebP by their bytes; anything else is refused naming its field)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise Open311Error(413, "body: larger than 1 MB")
     ctype = request.content_type
@@ -123,21 +135,25 @@ async def read_fields(request: web.Request) -> MultiDict[str]:
         # A broken multipart, bytes that are not the charset's, a charset nobody knows.
         raise Open311Error(400, "body: not a readable form") from None
     fields: MultiDict[str] = MultiDict()
+    photos: list[NewPhoto] = []
     for key, value in posted.items():
-        if not isinstance(value, str):
-            raise Open311Error(
-                400,
-                f"{_short(key)}: file uploads are not kept; send photos as media_url links "
-                "(FixMyStreet: leave 'upload files' off for this body)",
-            )
-        fields.add(key, value)
+        if isinstance(value, str):
+            fields.add(key, value)
+            continue
+        data = value.file.read()
+        kind = sniff(data)
+        if kind is None:
+            raise Open311Error(400, f"{_short(key)}: not a JPEG, PNG, GIF or WebP picture")
+        photos.append(NewPhoto(kind, data))
+    if len(photos) > MAX_UPLOADS:
+        raise Open311Error(400, f"photo: at most {MAX_UPLOADS} uploaded pictures")
     for key, value in request.query.items():
         if key not in fields:
             fields.add(key, value)
     for key, value in fields.items():
         if "\x00" in value or "\x00" in key:
             raise Open311Error(400, f"{_short(key)}: must not contain NUL characters")
-    return fields
+    return Posted(fields, tuple(photos))
 
 
 def _number(fields: Mapping[str, str], name: str) -> float | None:

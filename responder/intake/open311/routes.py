@@ -18,6 +18,7 @@ Errors are ``<errors><error><code/><description/></error></errors>`` (a JSON lis
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -28,6 +29,7 @@ from multidict import MultiDict
 
 from responder.commands.citizen_updates import CitizenUpdate, record_citizen_update
 from responder.commands.create import ReplayConflict, create_task
+from responder.commands.source_photos import add_source_photo
 from responder.config.model import Council
 from responder.config.open311 import EXTENDED_STATUSES, SERVER_SET_ATTRIBUTES
 from responder.domain.context import Domain
@@ -44,6 +46,7 @@ from responder.domain.open311 import (
     updates_for,
     w3c,
 )
+from responder.domain.photos import NewPhoto
 from responder.domain.reference import format_reference, parse_reference
 from responder.domain.routing import RoutingError
 from responder.intake.open311 import reading
@@ -60,6 +63,8 @@ from responder.queries.open311 import (
 from responder.web import clock_key, db_key, domain_key
 
 PREFIX = "/open311/v2"
+# Where uploaded pictures are served ({public_url}/api/photos/...), on each request.
+PUBLIC_URL = web.RequestKey("open311_public_url", str)
 _Handler = Callable[[web.Request, str], Awaitable[web.Response]]
 
 
@@ -275,19 +280,27 @@ async def get_request(request: web.Request, fmt: str) -> web.Response:
 
 
 async def post_request(request: web.Request, fmt: str) -> web.Response:
-    fields = await reading.read_fields(request)
+    posted = await reading.read_fields(request)
+    fields = posted.fields
     caller = reading.identify(request, fields, key_required=True)
     assert caller.source is not None
     domain = request.app[domain_key]
     report = reading.new_report(domain.council, caller.source, fields)
-    db = request.app[db_key]
+    task_id, status = await _task_for(request, report)
+    await _keep_uploads(request, task_id, report.source, posted.photos)
+    return _created(domain, fmt, task_id, report.external_id, status)
+
+
+async def _task_for(request: web.Request, report: Any) -> tuple[int, int]:
+    """The task the report made or joined, and the answer's status (201: a new report)."""
+    domain, db = request.app[domain_key], request.app[db_key]
     if report.external_id is not None:
         # A resend (FixMyStreet retries until it hears an id): the task it made, whatever
         # this copy says, so FixMyStreet never files the same report twice.
         external_id = report.external_id
         found = await db.query(lambda conn: task_of_report(conn, report.source, external_id))
         if found is not None:
-            return _created(domain, fmt, found, report.external_id, 200)
+            return found, 200
     try:
         result = await create_task(db, domain, report, request.app[clock_key]())
     except RoutingError as exc:
@@ -299,10 +312,31 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
         external_id = report.external_id
         found = await db.query(lambda conn: task_of_report(conn, report.source, external_id))
         assert found is not None
-        return _created(domain, fmt, found, report.external_id, 200)
+        return found, 200
     # 201 for a new report, a new task or linked to one already open (a duplicate).
-    new = result.created or result.duplicate_of is not None
-    return _created(domain, fmt, result.task.id, report.external_id, 201 if new else 200)
+    return result.task.id, 201 if result.created or result.duplicate_of is not None else 200
+
+
+async def _keep_uploads(
+    request: web.Request, task_id: int, source: str, uploaded: Sequence[NewPhoto]
+) -> None:
+    """Pictures uploaded with a report or update, added to the task like a fetched photo.
+
+    Each is keyed by the task and its bytes, so a resend (FixMyStreet's, after a crash
+    between the task's commit and this) adds each picture once."""
+    for photo in uploaded:
+        digest = hashlib.sha256(photo.data).hexdigest()[:32]
+        key = f"upload:{source}:{task_id}:{digest}"
+        await add_source_photo(
+            request.app[db_key],
+            request.app[domain_key],
+            task_id,
+            source,
+            key,
+            photo,
+            request[PUBLIC_URL],
+            request.app[clock_key](),
+        )
 
 
 def _created(
@@ -418,7 +452,8 @@ _UPDATE_ID_MAX = 100
 
 
 async def post_update(request: web.Request, fmt: str) -> web.Response:
-    fields: MultiDict[str] = await reading.read_fields(request)
+    posted = await reading.read_fields(request)
+    fields: MultiDict[str] = posted.fields
     caller = reading.identify(request, fields, key_required=True)
     source = caller.source
     assert source is not None
@@ -440,8 +475,8 @@ async def post_update(request: web.Request, fmt: str) -> web.Response:
     if len(description) > reading.MAX_DESCRIPTION:
         raise Open311Error(400, f"description: longer than {reading.MAX_DESCRIPTION:,} characters")
     urls = reading.media_urls(fields)
-    if not description and not urls:
-        raise Open311Error(400, "description: required (or a media_url)")
+    if not description and not urls and not posted.photos:
+        raise Open311Error(400, "description: required (or a media_url or a photo)")
     db = request.app[db_key]
     # Only a request the source itself sent: it may not comment on other people's reports.
     known = None
@@ -457,6 +492,7 @@ async def post_update(request: web.Request, fmt: str) -> web.Response:
         CitizenUpdate(task_id, source, update_id, description, urls, status),
         request.app[clock_key](),
     )
+    await _keep_uploads(request, task_id, source, posted.photos)
     body = [{"update_id": str(result.event_id)}]
     return answer(
         fmt,
@@ -467,15 +503,26 @@ async def post_update(request: web.Request, fmt: str) -> web.Response:
     )
 
 
-def routes() -> list[web.RouteDef]:
+def routes(public_url: str = "http://localhost:3978") -> list[web.RouteDef]:
+    """The endpoints; ``public_url`` is where uploaded pictures are served from (the app's)."""
     fmt = "{fmt:[A-Za-z0-9]+}"
+
+    def endpoint(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        run = _endpoint(handler)
+
+        async def with_url(request: web.Request) -> web.Response:
+            request[PUBLIC_URL] = public_url.rstrip("/")  # this request's own storage
+            return await run(request)
+
+        return with_url
+
     return [
-        web.get(f"{PREFIX}/services.{fmt}", _endpoint(services)),
-        web.get(f"{PREFIX}/services/{{code:[^/]+}}.{fmt}", _endpoint(service_definition)),
-        web.get(f"{PREFIX}/requests.{fmt}", _endpoint(get_requests)),
-        web.post(f"{PREFIX}/requests.{fmt}", _endpoint(post_request)),
-        web.get(f"{PREFIX}/requests/{{id:[^/]+}}.{fmt}", _endpoint(get_request)),
-        web.get(f"{PREFIX}/tokens/{{token:[^/]+}}.{fmt}", _endpoint(get_token)),
-        web.get(f"{PREFIX}/servicerequestupdates.{fmt}", _endpoint(get_updates)),
-        web.post(f"{PREFIX}/servicerequestupdates.{fmt}", _endpoint(post_update)),
+        web.get(f"{PREFIX}/services.{fmt}", endpoint(services)),
+        web.get(f"{PREFIX}/services/{{code:[^/]+}}.{fmt}", endpoint(service_definition)),
+        web.get(f"{PREFIX}/requests.{fmt}", endpoint(get_requests)),
+        web.post(f"{PREFIX}/requests.{fmt}", endpoint(post_request)),
+        web.get(f"{PREFIX}/requests/{{id:[^/]+}}.{fmt}", endpoint(get_request)),
+        web.get(f"{PREFIX}/tokens/{{token:[^/]+}}.{fmt}", endpoint(get_token)),
+        web.get(f"{PREFIX}/servicerequestupdates.{fmt}", endpoint(get_updates)),
+        web.post(f"{PREFIX}/servicerequestupdates.{fmt}", endpoint(post_update)),
     ]
