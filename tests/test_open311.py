@@ -640,6 +640,31 @@ async def test_updates_window_spanning_status_changes(fms, clock):
     assert len(_updates(root)) == 4
 
 
+async def test_completion_carries_the_officers_photos_only(fms, clock):
+    from responder.commands.photos import add_photos
+    from responder.domain.photos import NewPhoto
+
+    pairs = [p for p in fms_form("55") if p[0] != "media_url"]
+    resp = await fms.post("/open311/v2/requests.xml", data=upload_form(pairs, [(PNG, "image/png")]))
+    assert resp.status == 201
+    reference = ET.fromstring(await resp.text()).findtext("request/service_request_id") or ""
+    app = fms.app
+    await _act(fms, clock, reference, Action.ACCEPT, "bob")
+    done = await add_photos(
+        app[db_key], app[domain_key], "bob", task_id(reference), [NewPhoto("image/jpeg", JPEG)],
+        "https://responder.example", clock.now,
+    )  # fmt: skip
+    assert done.added == 1
+    await _act(fms, clock, reference, Action.COMPLETE, "bob", outcome="resolved")
+    status, root, _ = await get_xml(
+        fms, "servicerequestupdates.xml", **window(clock.now - timedelta(hours=1), clock.now)
+    )
+    fixed = [u for u in _updates(root) if u["status"] == "FIXED"]
+    [media] = [u["media_url"] for u in fixed]
+    assert isinstance(media, list) and len(media) == 1
+    assert media[0].startswith("https://responder.example/api/photos/")
+
+
 async def test_outcomes_map_through_the_council_file(fms, clock):
     reference = await new_request(fms, "51")
     await _act(fms, clock, reference, Action.ACCEPT, "bob")

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from responder.domain.open311 import CITIZEN_UPDATE, PUBLIC_ACTIONS, UpdateRow
-from responder.store.schema import reports, task_events, tasks
+from responder.store.schema import photos, reports, task_events, tasks
 
 _ACTIONS = sorted(PUBLIC_ACTIONS | {CITIZEN_UPDATE})
 OFFICER_PHOTO_PATH = "/api/photos/"
@@ -89,14 +89,28 @@ def update_rows(
 
 
 def officer_photos(conn: Connection, task_ids: Sequence[int]) -> dict[int, list[str]]:
-    """The photos officers added to these tasks (served by Responder), by task."""
+    """The photos officers added to these tasks, by task: not the ones a source sent
+    (fetched or uploaded, owned by ``intake:<source>``), which the resident already has."""
     if not task_ids:
         return {}
-    rows = conn.execute(select(tasks.c.id, tasks.c.photos).where(tasks.c.id.in_(task_ids)))
-    return {
-        row.id: [p for p in (row.photos or []) if isinstance(p, str) and OFFICER_PHOTO_PATH in p]
-        for row in rows
+    officers = {
+        (row.task_id, row.token)
+        for row in conn.execute(
+            select(photos.c.task_id, photos.c.token).where(
+                photos.c.task_id.in_(task_ids), photos.c.person_id.not_like("intake:%")
+            )
+        )
     }
+    found: dict[int, list[str]] = {}
+    for row in conn.execute(select(tasks.c.id, tasks.c.photos).where(tasks.c.id.in_(task_ids))):
+        found[row.id] = [
+            url
+            for url in row.photos or []
+            if isinstance(url, str)
+            and OFFICER_PHOTO_PATH in url
+            and (row.id, url.rsplit("/", 1)[-1]) in officers
+        ]
+    return found
 
 
 @dataclass(frozen=True)
