@@ -1156,7 +1156,9 @@ async def run_updates(args: argparse.Namespace, council: Path, tmp: Path) -> dic
         print(f"copied to {copy} in {time.perf_counter() - started:.1f} s", flush=True)
         database = f"sqlite:///{copy}"
     span = info["span_days"] * DAY
-    spans = windows(info["now"], span, args.windows, args.seed)
+    # Warm-up windows of their own, then the timed ones (seeded: the same in every run).
+    drawn = windows(info["now"], span, args.warmup_windows + args.windows, args.seed)
+    warmups, spans = drawn[: args.warmup_windows], drawn[args.warmup_windows :]
     server_args = [
         "responder",
         "--database",
@@ -1218,7 +1220,7 @@ async def run_updates(args: argparse.Namespace, council: Path, tmp: Path) -> dic
             body_file = tmp / "static.xml"
             body_file.write_bytes(body)
             async with static_server(body_file, SERVER_CPUS) as static:
-                for w in spans[: args.warmup_windows]:  # warm-up: untimed
+                for w in warmups:  # untimed
                     await get(server.base, w)
                     await get(static.base, w)
                 print(
