@@ -188,6 +188,7 @@ async def test_services_and_definitions_through_georeport(server, fmt):
     assert str(fly["metadata"]).lower() == "true" and fly["type"] == "realtime"
     groups = fly["groups"]["group"] if fmt == "xml" else fly["groups"]
     assert groups == ["Street cleansing", "Rubbish"]
+    assert fly["group"] == "Street cleansing"  # GeoReport's one; FixMyStreet reads groups
     # A type the section does not name: its service's name is its group.
     litter = by_code["litter"]
     assert (litter["groups"]["group"] if fmt == "xml" else litter["groups"]) in (

@@ -60,7 +60,7 @@ class Caller:
     source: str | None
 
 
-def _short(value: str, limit: int = 64) -> str:
+def clip(value: str, limit: int = 64) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
@@ -143,7 +143,7 @@ async def read_fields(request: web.Request) -> Posted:
         data = value.file.read()
         kind = sniff(data)
         if kind is None:
-            raise Open311Error(400, f"{_short(key)}: not a JPEG, PNG, GIF or WebP picture")
+            raise Open311Error(400, f"{clip(key)}: not a JPEG, PNG, GIF or WebP picture")
         photos.append(NewPhoto(kind, data))
     if len(photos) > MAX_UPLOADS:
         raise Open311Error(400, f"photo: at most {MAX_UPLOADS} uploaded pictures")
@@ -152,7 +152,7 @@ async def read_fields(request: web.Request) -> Posted:
             fields.add(key, value)
     for key, value in fields.items():
         if "\x00" in value or "\x00" in key:
-            raise Open311Error(400, f"{_short(key)}: must not contain NUL characters")
+            raise Open311Error(400, f"{clip(key)}: must not contain NUL characters")
     return Posted(fields, tuple(photos))
 
 
@@ -188,7 +188,7 @@ def attributes(fields: MultiDict[str]) -> dict[str, str]:
             continue
         match = _ATTRIBUTE.fullmatch(key)
         if match is None:
-            raise Open311Error(400, f"{_short(key)}: attribute names are letters, digits and _")
+            raise Open311Error(400, f"{clip(key)}: attribute names are letters, digits and _")
         name = match.group(1)
         if name.lower() in PERSONAL_ATTRIBUTES:
             continue  # contact details are not kept with the report
@@ -230,7 +230,7 @@ def new_report(council: Council, source: str, fields: MultiDict[str]) -> NewRepo
     if not code:
         raise Open311Error(400, "service_code: required")
     if council.task_type(code) is None:
-        raise Open311Error(400, f"service_code: unknown service {_short(code)!r}")
+        raise Open311Error(400, f"service_code: unknown service {clip(code)!r}")
     description = (fields.get("description") or "").strip()
     if len(description) > MAX_DESCRIPTION:
         raise Open311Error(400, f"description: longer than {MAX_DESCRIPTION:,} characters")

@@ -101,7 +101,7 @@ def _service(council: Council, code: str) -> dict[str, Any]:
         "metadata": True,
         "type": "realtime",
         "keywords": ",".join(extra.keywords) if extra else "",
-        "group": groups,
+        "group": groups[0],  # GeoReport's one group; FixMyStreet reads them all from groups
         "groups": Group("group", groups),
     }
 
@@ -118,7 +118,7 @@ async def service_definition(request: web.Request, fmt: str) -> web.Response:
     council = request.app[domain_key].council
     code = request.match_info["code"]
     if council.task_type(code) is None:
-        raise Open311Error(404, f"service_code: unknown service {reading._short(code)!r}")
+        raise Open311Error(404, f"service_code: unknown service {reading.clip(code)!r}")
     extra = council.file.open311.services.get(code)
     attributes: list[dict[str, Any]] = []
     for order, question in enumerate(extra.attributes if extra else [], start=1):
@@ -225,7 +225,7 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
             task_id = parse_reference(ident, domain.prefix)
             if task_id is None:
                 raise Open311Error(
-                    400, f"service_request_id: {reading._short(ident)!r} is not a request id"
+                    400, f"service_request_id: {reading.clip(ident)!r} is not a request id"
                 )
             task_ids.append(task_id)
         where = RequestFilter(ids=tuple(task_ids))
@@ -233,7 +233,7 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
         codes = _comma_list(query.get("service_code"), "service_code", 100)
         for code in codes or ():
             if domain.council.task_type(code) is None:
-                raise Open311Error(400, f"service_code: unknown service {reading._short(code)!r}")
+                raise Open311Error(400, f"service_code: unknown service {reading.clip(code)!r}")
         start, end = _date(query, "start_date"), _date(query, "end_date")
         if start and end and start > end:
             raise Open311Error(400, "start_date: after end_date")
@@ -274,7 +274,7 @@ async def get_request(request: web.Request, fmt: str) -> web.Response:
             lambda conn: _with_own(conn, caller, find_requests(conn, where, 1))
         )
     if not rows:
-        raise Open311Error(404, f"service_request_id: no request {reading._short(ident)!r}")
+        raise Open311Error(404, f"service_request_id: no request {reading.clip(ident)!r}")
     body = [_request_view(domain, rows[0], rows[0].id in own)]
     return answer(fmt, "service_requests", "request", body)
 
@@ -361,7 +361,7 @@ async def get_token(request: web.Request, fmt: str) -> web.Response:
     council = request.app[domain_key].council
     token = request.match_info["token"]
     if not _TOKEN.fullmatch(token):  # never sent to the database (NUL, odd bytes, length)
-        raise Open311Error(404, f"token: no request for token {reading._short(token)!r}")
+        raise Open311Error(404, f"token: no request for token {reading.clip(token)!r}")
     sources = [caller.source] if caller.source else _open311_sources(council, request.query)
     db = request.app[db_key]
 
@@ -377,7 +377,7 @@ async def get_token(request: web.Request, fmt: str) -> web.Response:
         reference = format_reference(request.app[domain_key].prefix, found)
         body = [{"service_request_id": reference, "token": token}]
         return answer(fmt, "service_requests", "request", body)
-    raise Open311Error(404, f"token: no request for token {reading._short(token)!r}")
+    raise Open311Error(404, f"token: no request for token {reading.clip(token)!r}")
 
 
 def _open311_sources(council: Council, query: Any) -> list[str]:
@@ -484,7 +484,7 @@ async def post_update(request: web.Request, fmt: str) -> web.Response:
         known = await db.query(lambda conn: report_for_task(conn, source, task_id))
     if task_id is None or known is None:
         raise Open311Error(
-            404, f"service_request_id: no request {reading._short(ident)!r} from this source"
+            404, f"service_request_id: no request {reading.clip(ident)!r} from this source"
         )
     result = await record_citizen_update(
         db,
