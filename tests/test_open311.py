@@ -26,8 +26,12 @@ is an ``<errors>`` body naming the field, with none of the task's content, and w
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -991,3 +995,70 @@ def test_council_file_open311_section_is_checked(tmp_path):
         "INVESTIGATING, IN_PROGRESS, ACTION_SCHEDULED, FIXED, NO_FURTHER_ACTION, "
         "NOT_COUNCILS_RESPONSIBILITY, DUPLICATE, INTERNAL_REFERRAL, CLOSED, CANCELLED, REOPEN)",
     ]
+
+
+# -- read as FixMyStreet reads it ------------------------------------------------------
+
+FMS_PARSE = Path(__file__).parent / "data" / "open311" / "fms_parse.pl"
+
+
+def _xml_simple_missing() -> bool:
+    if shutil.which("perl") is None:
+        return True
+    found = subprocess.run(["perl", "-MXML::Simple", "-e1"], capture_output=True, check=False)
+    return found.returncode != 0
+
+
+def as_fixmystreet_reads(body: str) -> object:
+    """The answer through XML::Simple with Open311.pm's own settings (tests/data/open311)."""
+    done = subprocess.run(
+        ["perl", str(FMS_PARSE)], input=body.encode(), capture_output=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(_xml_simple_missing(), reason="perl's XML::Simple (libxml-simple-perl)")
+async def test_answers_read_by_fixmystreets_xml_settings(fms, clock):
+    # PopulateServiceList: $list->{service}, each service's {groups}, then the definition's
+    # {attributes} as an ARRAY with {values}.
+    _, _, body = await get_xml(fms, "services.xml", jurisdiction_id=JURISDICTION)
+    listed = as_fixmystreet_reads(body)
+    fly = listed["service"][0]
+    assert (fly["service_code"], fly["metadata"], fly["groups"]) == (
+        "fly-tipping",
+        "true",
+        ["Street cleansing", "Rubbish"],
+    )
+    _, _, body = await get_xml(fms, "services/fly-tipping.xml")
+    meta = as_fixmystreet_reads(body)
+    assert isinstance(meta["attributes"], list)
+    assert meta["attributes"][0]["values"] == [
+        {"key": "household", "name": "Household bags"},
+        {"key": "furniture", "name": "Furniture"},
+    ]
+    assert meta["attributes"][1]["automated"] == "server_set"
+
+    # send_service_request: $obj->{request}->[0]->{service_request_id}, not a reference.
+    _, _, body = await post_form(fms, "requests.xml", fms_form("91"))
+    answer = as_fixmystreet_reads(body)
+    reference = answer["request"][0]["service_request_id"]
+    assert isinstance(reference, str) and reference.startswith("RSP-")
+
+    # GetServiceRequestUpdates: ->{request_update}, each with update_id, fixmystreet_id
+    # (digits), status, updated_datetime, description, media_url.
+    await _act(fms, clock, reference, Action.ACCEPT, "bob")
+    _, _, body = await get_xml(
+        fms, "servicerequestupdates.xml", **window(clock.now - timedelta(hours=1), clock.now)
+    )
+    [update] = as_fixmystreet_reads(body)["request_update"]
+    assert update["status"] == "ACTION_SCHEDULED" and update["fixmystreet_id"] == "91"
+    assert update["update_id"].isdigit() and update["service_request_id"] == reference
+
+    # post_service_request_update: ->{request_update}->[0]->{update_id}.
+    _, _, body = await post_form(fms, "servicerequestupdates.xml", update_form(reference, "95"))
+    assert as_fixmystreet_reads(body)["request_update"][0]["update_id"].isdigit()
+
+    # _process_error: ->{error}, each with code and description.
+    _, _, body = await post_form(fms, "requests.xml", fms_form("92", service_code="potholes"))
+    [error] = as_fixmystreet_reads(body)["error"]
+    assert error["code"] == "400" and error["description"].startswith("service_code:")
