@@ -962,6 +962,47 @@ def test_status_words_and_datetimes():
     assert w3c(summer, ZoneInfo("Europe/London")) == "2026-06-01T10:00:00+01:00"
 
 
+def test_which_events_become_updates():
+    from responder.domain.open311 import UpdateRow, updates_for
+
+    t0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+    def row(event_id, action, minutes, report_id=1, received=0, duplicate=False, **kw):
+        return UpdateRow(
+            event_id=event_id, task_id=7, at=t0 + timedelta(minutes=minutes), action=action,
+            to_status=kw.get("to_status", "accepted"), note=kw.get("note"),
+            data=kw.get("data"), actor=kw.get("actor", "bob"), report_id=report_id,
+            report_received_at=t0 + timedelta(minutes=received), report_duplicate=duplicate,
+            report_attributes={"fixmystreet_id": f"{100 + report_id}"},
+        )  # fmt: skip
+
+    rows = [
+        row(1, "accept", 1),
+        row(2, "update", 2, note="internal"),
+        row(3, "citizen_update", 3, actor="intake:fms", note="mine", data={"source": "fms"}),
+        row(4, "citizen_update", 4, actor="intake:other", note="Still there: theirs"),
+        row(5, "handback", 5, to_status="unassigned", note="too heavy"),
+        # a second report of the source, linked at minute 6: rows for both reports
+        row(6, "duplicate_linked", 6, report_id=1),
+        row(6, "duplicate_linked", 6, report_id=2, received=6, duplicate=True),
+        row(7, "start", 7, to_status="in_progress"),
+        row(7, "start", 7, report_id=2, received=6, duplicate=True, to_status="in_progress"),
+    ]
+    found = updates_for(rows, "fms", {}, lambda task_id: f"RSP-{1000 + task_id}")
+    assert [(u.update_id, u.fixmystreet_id, u.status, u.description) for u in found] == [
+        ("1", "101", "ACTION_SCHEDULED", "The council has scheduled work on this report."),
+        ("4", "101", "ACTION_SCHEDULED", "Still there: theirs"),
+        ("6", "102", "DUPLICATE", STATUS_WORDS_DUPLICATE),
+        ("7", "101", "IN_PROGRESS", "Work on this report has started."),
+    ]
+    assert {u.service_request_id for u in found} == {"RSP-1007"}
+
+
+STATUS_WORDS_DUPLICATE = (
+    "This problem had already been reported; updates follow on the first report."
+)
+
+
 # -- the council file ------------------------------------------------------------------
 
 
