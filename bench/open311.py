@@ -108,7 +108,7 @@ WINDOW_S = 2 * 3600
 MIN_WINDOWS = 20  # timed windows even past the time budget
 
 # Bump when what the generator writes changes, so cached files are rebuilt.
-DATA_VERSION = 1
+DATA_VERSION = 2
 YEAR = 365 * 86_400.0
 DAY = 86_400.0
 OTHER_SOURCES = (("web-form", 0.5), ("govservice", 0.3), ("contact-centre", 0.2))
@@ -131,7 +131,13 @@ INSERT_REPORT = (
     "INSERT INTO reports (id, task_id, type, lat, lon, received_at, source, external_id,"
     " duplicate, content_hash, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
 )
-BULK_TABLES = ("tasks", "task_events", "reports")
+INSERT_PHOTO = (
+    "INSERT INTO photos (token, task_id, person_id, content_type, data, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+PHOTO_SHARE = 0.4  # of completed tasks: the officer added a photo (a completion's media_url)
+PHOTO_BYTES = b"\xff\xd8\xff\xe0"  # a JPEG's first bytes: the read never loads the data
+BULK_TABLES = ("tasks", "task_events", "reports", "photos")
 
 
 # --- the council file: examples/council.yaml with an Open311 source ---------------------------
@@ -519,6 +525,7 @@ class Generator:
         self.second = np.flatnonzero(rng.random(count) < SECOND_REPORT)
         self.second_source = rng.choice(len(names), len(self.second), p=shares)
         self.second_delay = rng.uniform(300, 6 * 3600, len(self.second))
+        self.public_url = str(file.council.public_url).rstrip("/")
 
         # The events, as parallel arrays (task index, time, kind), then sorted by time so
         # event ids follow time as they do in a real database.
@@ -555,6 +562,8 @@ class Generator:
         self.ev_at = ev_at[order]
         self.ev_kind = ev_kind[order]
         self.events = len(self.ev_idx)
+        # Drawn last, so the rest is as it was before photos were added.
+        self.photo = completed & (rng.random(count) < PHOTO_SHARE)
 
     def _team(self, i: int) -> Any:
         code = self.types[self.type_index[i]]
@@ -605,7 +614,7 @@ class Generator:
                     self.sources[self.source_list[i]],
                     "resident",
                     None,
-                    "[]",
+                    json.dumps([self._photo_url(i)]) if self.photo_list[i] else "[]",
                     "[]",
                     "[]",
                     reports,
@@ -634,6 +643,7 @@ class Generator:
         """Per-task lists for the row loops (a list index is cheaper than numpy's)."""
         self.ev_count = (np.bincount(self.ev_idx, minlength=self.count) - 1).tolist()
         self.started_list = self.started.tolist()
+        self.photo_list = self.photo.tolist()
         self.source_list = self.source_index.tolist()
         self.outcome_list = [
             "resolved" if draw < 0.8 else OUTCOMES[pick % len(OUTCOMES)]
@@ -687,6 +697,24 @@ class Generator:
                     )
                 )
         return out
+
+    def _photo_url(self, i: int) -> str:
+        return f"{self.public_url}/api/photos/{self._token(i)}"
+
+    @staticmethod
+    def _token(i: int) -> str:
+        return f"bench-{i + 1:09d}"
+
+    def photo_rows(self, start: int, stop: int, data: Any = PHOTO_BYTES) -> list[tuple]:
+        """The photos table's rows for the officers' completion photos (after ``remember``)."""
+        rows: list[tuple] = []
+        closed = self.closed[start:stop].tolist()
+        for n, i in enumerate(range(start, stop)):
+            if self.photo_list[i]:
+                who = self.assignee[i] or "system"
+                at = stamp(closed[n] - 60)
+                rows.append((self._token(i), i + 1, who, "image/jpeg", data, at))
+        return rows
 
     def report_rows(self, start: int, stop: int) -> list[tuple]:
         rows: list[tuple] = []
@@ -777,6 +805,7 @@ def build_database(path: Path, count: int, seed: int) -> LoadStats:
             con.execute("BEGIN")
             con.executemany(INSERT_TASK, rows)
             con.executemany(INSERT_REPORT, gen.report_rows(start, stop))
+            con.executemany(INSERT_PHOTO, gen.photo_rows(start, stop))
             con.execute("COMMIT")
             print(f"  {stop:,} tasks ({time.perf_counter() - started:.0f} s)", flush=True)
         con.execute("BEGIN")
@@ -944,6 +973,11 @@ async def cached_postgres(url: str, count: int, seed: int, rebuild: bool) -> dic
             await conn.copy_to_table("tasks", source=_copy_text(rows), columns=task_columns)
             reports = [(*r[:9], None, r[9]) for r in gen.report_rows(start, stop)]
             await conn.copy_to_table("reports", source=_copy_text(reports), columns=report_columns)
+            # bytea in COPY's text format: hex after a backslash (escaped by _copy_text).
+            photo_rows = gen.photo_rows(start, stop, "\\x" + PHOTO_BYTES.hex())
+            await conn.copy_to_table(
+                "photos", source=_copy_text(photo_rows), columns=_columns(INSERT_PHOTO)
+            )
             print(f"  {stop:,} tasks ({time.perf_counter() - started:.0f} s)", flush=True)
         seconds = [(*r[:9], None, r[9]) for r in gen.second_rows()]
         await conn.copy_to_table("reports", source=_copy_text(seconds), columns=report_columns)
