@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support import EXAMPLES, ROOT, write_council
 
 from responder.cli import main
@@ -369,3 +370,13 @@ def test_a_source_says_how_it_sends_and_names_real_photo_hosts(tmp_path, capsys)
             "sources.nowhere: say how the source sends reports (open311: or form:)",
         ],
     )
+
+
+def test_the_readmes_sources_example_loads(tmp_path, capsys):
+    """The README shows a council how sources and subscribers read: that YAML must load."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## FixMyStreet, forms packages") :]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    assert set(example) == {"sources", "subscribers"}
+    path = council_file(tmp_path, lambda data: data.update(example))
+    assert check_config(path, capsys)[0] == 0
