@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from responder import __version__
+from responder.access_log import AccessLogger
 from responder.config import ConfigError, validate_council_file
 from responder.settings import Settings, SettingsError
 from responder.store.db import DatabaseUnreachable
@@ -114,7 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
             )
 
         app.on_startup.append(started)
-        web.run_app(app, sock=sockets, print=None)
+        web.run_app(app, sock=sockets, print=None, access_log_class=AccessLogger)
     finally:
         for sock in sockets:
             sock.close()

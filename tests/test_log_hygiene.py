@@ -14,10 +14,12 @@ import logging
 import pytest
 from bot_harness import Bot, settings_for
 from sqlalchemy import select, text
-from support import AUTH
+from support import AUTH, write_council
 
 from fakes.teams import card_action, message
+from responder.access_log import AccessLogger
 from responder.app import build_app
+from responder.settings import Settings
 from responder.store.schema import task_events
 from responder.web import db_key
 
@@ -149,3 +151,40 @@ async def test_nothing_typed_reaches_the_log(bot, caplog):
     async with bot.client.app[db_key].read() as conn:
         notes = (await conn.execute(select(task_events.c.note))).scalars().all()
     assert not [n for n in notes if n and "zq" in n]
+
+
+async def test_the_access_log_keeps_keys_and_photo_tokens_out(
+    aiohttp_server, aiohttp_client, database_url, tmp_path, caplog
+):
+    """Open311 clients send their api_key in the query string, and a photo's URL token is
+    what keeps it private: the access log (the one ``responder serve`` uses) writes the
+    path without its query and cuts the token."""
+
+    def fixmystreet(data: dict) -> None:
+        data["sources"] = {"fixmystreet": {"open311": {}}}
+
+    secret = "zq-open311-api-key"
+    settings = Settings(
+        database_url=database_url,
+        config_path=write_council(tmp_path, fixmystreet),
+        intake_keys={"fixmystreet": secret},
+        background=False,
+    )
+    server = await aiohttp_server(build_app(settings), access_log_class=AccessLogger)
+    client = await aiohttp_client(server)
+    with caplog.at_level(logging.INFO, "aiohttp.access"):
+        resp = await client.get(
+            "/open311/v2/servicerequestupdates.xml",
+            params={
+                "api_key": secret,
+                "start_date": "2026-12-06T08:00:00Z",
+                "end_date": "2026-12-06T09:00:00Z",
+            },
+        )
+        assert resp.status == 200, await resp.text()
+        assert (await client.get("/api/photos/zq-photo-token")).status == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any('"GET /open311/v2/servicerequestupdates.xml" 200' in line for line in lines)
+    assert any('"GET /api/photos/…" 404' in line for line in lines)
+    assert secret not in caplog.text and "zq-photo-token" not in caplog.text
+    assert "start_date" not in caplog.text
