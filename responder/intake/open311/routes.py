@@ -294,23 +294,28 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
 async def _task_for(request: web.Request, report: Any) -> tuple[int, int]:
     """The task the report made or joined, and the answer's status (201: a new report)."""
     domain, db = request.app[domain_key], request.app[db_key]
-    if report.external_id is not None:
+
+    async def first_answer() -> int | None:
         # A resend (FixMyStreet retries until it hears an id): the task it made, whatever
-        # this copy says, so FixMyStreet never files the same report twice.
+        # this copy says, so FixMyStreet never files the same report twice. Looked up only
+        # when create_task could not answer it itself: its unique key already turns the same
+        # report again into the task it made (one query less on every new report).
+        if report.external_id is None:
+            return None
         external_id = report.external_id
-        found = await db.query(lambda conn: task_of_report(conn, report.source, external_id))
-        if found is not None:
-            return found, 200
+        return await db.query(lambda conn: task_of_report(conn, report.source, external_id))
+
     try:
         result = await create_task(db, domain, report, request.app[clock_key]())
     except RoutingError as exc:
+        found = await first_answer()  # e.g. the council's wards changed since the first
+        if found is not None:
+            return found, 200
         field = {"location": "lat/long", "type": "service_code"}.get(exc.field, exc.field)
         raise Open311Error(422, f"{field}: {exc.problem}") from None
     except ReplayConflict:
-        # The same report arrived twice at once with other content: answer the first.
-        assert report.external_id is not None
-        external_id = report.external_id
-        found = await db.query(lambda conn: task_of_report(conn, report.source, external_id))
+        # Sent again with other content (FixMyStreet's report was edited): the first answer.
+        found = await first_answer()
         assert found is not None
         return found, 200
     # 201 for a new report, a new task or linked to one already open (a duplicate).
