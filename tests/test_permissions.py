@@ -9,6 +9,12 @@ completed task, through ``/api/messages`` on SQLite and PostgreSQL:
   no content at all;
 - only the people the lifecycle allows change anything; nobody else's click changes a
   single row.
+
+The machine-to-machine doors have their rows beside their tests, each row a test: Open311
+(``tests/test_open311.py``: no key, a wrong key, a key without ``open311:``, a wrong
+jurisdiction, the source itself, on every endpoint), forms packages
+(``tests/test_intake_forms.py``: each source's key posts to its own source only, signatures,
+replays) and subscribers (``tests/test_webhooks.py``: nothing unsigned, nothing personal).
 """
 
 from __future__ import annotations
