@@ -478,7 +478,9 @@ class Generator:
     def m_extra(self, b: dict):
         key = self.rng.choice(["__proto__", "constructor", "id", "status", "assignee", "x" * 300])
         b[key] = self.rng.choice([{"admin": True}, "closed", 1, None, self.hostile_text()])
-        return "extra field", True, "-"
+        # Unknown fields are refused, named (a long name cut to 64 characters and "…"):
+        # dropping one silently would accept a report without what was sent.
+        return "extra field", False, key if len(key) <= 64 else key[:64] + "…"
 
     # POST /api/tasks: transport -----------------------------------------------------------
 
