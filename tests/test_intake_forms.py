@@ -410,6 +410,8 @@ REFUSED_SIGNATURES = {
     "signature not hex": (0, lambda h: {**h, "X-Responder-Signature": "sha256=xyz"}),
     "signature without scheme": (0, lambda h: {**h, "X-Responder-Signature": "ab" * 32}),
     "timestamp not a number": (0, lambda h: {**h, "X-Responder-Timestamp": "yesterday"}),
+    # Signed with the right key, but in the year 30,000: past what a date can hold.
+    "timestamp past year 9999": (900_000_000_000, None),
 }
 
 
@@ -434,6 +436,7 @@ async def test_refused_signatures_create_nothing(client, clock, case):
         "signature not hex": "64 hex digits",
         "signature without scheme": "64 hex digits",
         "timestamp not a number": "whole seconds",
+        "timestamp past year 9999": "whole seconds",
     }[case]
     assert expected in answer["message"]
     assert await counts(client) == NOTHING

@@ -56,7 +56,7 @@ SIGNATURE_HEADER = "X-Responder-Signature"
 WINDOW = timedelta(minutes=5)
 MAX_FORM_FIELDS = 1000
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_TIMESTAMP = re.compile(r"[0-9]{1,10}")  # unix seconds, up to the year 2286
 
 
 def _source(request: web.Request, name: str) -> Source | None:
