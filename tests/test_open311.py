@@ -744,6 +744,11 @@ async def test_updates_window_is_checked(fms, clock):
         ({**window(now - timedelta(days=8), now)}, 400, "start_date/end_date"),
         ({**window(now - timedelta(hours=1), now), "jurisdiction_id": "x"}, 404,
          "jurisdiction_id"),
+        # Moments no datetime holds once in UTC (the year 0, the year 10000).
+        ({**base, "start_date": "0001-01-01T00:00:00+01:00",
+          "end_date": "0001-01-01T01:00:00+01:00"}, 400, "start_date"),
+        ({**base, "start_date": "9999-12-31T22:00:00-01:00",
+          "end_date": "9999-12-31T23:00:00-01:00"}, 400, "end_date"),
     ]  # fmt: skip
     for params, status, field in cases:
         got, root, _ = await get_xml(fms, "servicerequestupdates.xml", **params)

@@ -228,7 +228,7 @@ _W3C = re.compile(
 
 def parse_w3c(text: str) -> datetime | None:
     """A W3C datetime (``2026-11-23T09:00:00Z``, ``...+01:00``, or a date: its midnight,
-    UTC); None when it is not one. A time without a zone is refused (which zone?)."""
+    UTC), in UTC; None when it is not one. A time without a zone is refused (which zone?)."""
     match = _W3C.fullmatch(text.strip())
     if match is None:
         return None
@@ -240,8 +240,10 @@ def parse_w3c(text: str) -> datetime | None:
         at = datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro
         )
-        return at.replace(tzinfo=_zone(zone))
-    except ValueError:
+        # In UTC: a time the database (and Python) can hold, or None. 0001-01-01T00:00+01:00
+        # is a moment in the year 0, which no datetime holds (it was a 500 once).
+        return at.replace(tzinfo=_zone(zone)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
 
 
