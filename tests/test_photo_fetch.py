@@ -37,10 +37,10 @@ from responder.domain.context import Domain
 from responder.domain.photos import MAX_TASK_PHOTOS
 from responder.domain.records import NewReport
 from responder.fetching import photos as fetching
-from responder.fetching.fetch import retry_after
 from responder.fetching.guard import HostPolicy, URLRefused
 from responder.fetching.photos import PhotoFetcher
 from responder.jobs.dispatcher import Dispatcher, Done, Outcome, Retry
+from responder.retry_after import retry_after
 from responder.settings import Settings
 from responder.store.db import Database
 from responder.store.schema import outbox, photos, task_events, tasks

@@ -19,15 +19,14 @@ redirects, any other answer).
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import aiohttp
 from yarl import URL
 
 from responder.fetching.guard import AddressRefused, GuardedResolver, Hop, URLRefused
+from responder.retry_after import retry_after
 
 MAX_REDIRECTS = 3
 CHUNK = 64 * 1024
@@ -35,7 +34,6 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Answers worth asking again: the other side is busy or briefly broken.
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # The longest Retry-After honoured (seconds): a host asking for more is retried sooner.
-MAX_RETRY_AFTER = 3600.0
 
 
 class FetchFailed(Exception):
@@ -109,24 +107,6 @@ def sniff(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), capped;
-    None when there is none or it cannot be read."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 Check = Callable[[str | URL], Hop]

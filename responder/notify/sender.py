@@ -30,14 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 from notifications_python_client.errors import APIError, InvalidResponse
@@ -52,6 +52,7 @@ from responder.notify.lag import LoopLagMonitor
 from responder.notify.pacing import NotifyPacer
 from responder.notify.personalisation import UnknownEvent, personalise
 from responder.queries.notify import read_snapshot
+from responder.retry_after import retry_after
 from responder.settings import Settings
 from responder.store.db import Database
 
@@ -318,7 +319,7 @@ class NotifySender:
                 response.status_code,
                 _json(response),
                 _error_text(_json(response)) or str(response.reason or ""),
-                _retry_after(response.headers.get("Retry-After")),
+                retry_after(response.headers.get("Retry-After"), cap=math.inf),
             )
         except Exception as exc:  # noqa: BLE001 - a bug or transport failure: retried
             return Reply(None, message=type(exc).__name__)
@@ -343,23 +344,6 @@ def _error_text(body: Any) -> str:
         messages = [str(e.get("message")) for e in errors if isinstance(e, dict)]
         return "; ".join(m for m in messages if m)
     return str(body.get("message") or "")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds, or as an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 __all__ = ["BAD_KEY", "NOT_SET", "NotifySender", "Reply"]

@@ -29,8 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
 import aiohttp
 
@@ -40,6 +39,7 @@ from responder.domain.context import Domain
 from responder.jobs.dispatcher import Done, Handler, Message, Outcome, Park, Retry
 from responder.messages import WebhookEvent
 from responder.queries.webhooks import webhook_facts
+from responder.retry_after import retry_after as read_retry_after
 from responder.settings import Settings
 from responder.store.db import Database
 from responder.webhooks.body import webhook_body
@@ -183,23 +183,9 @@ def secrets_problem(council: Council, settings: Settings) -> str | None:
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After in seconds (or an HTTP date), between ``MIN_RETRY_AFTER`` and
-    ``MAX_RETRY_AFTER``; None if absent or unreadable (the dispatcher backs off instead)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, seconds))
+    """Retry-After between ``MIN_RETRY_AFTER`` and ``MAX_RETRY_AFTER``; None if absent or
+    unreadable (the dispatcher backs off instead)."""
+    return read_retry_after(value, now, floor=MIN_RETRY_AFTER, cap=MAX_RETRY_AFTER)
 
 
 async def _read_some(resp: aiohttp.ClientResponse) -> str:
