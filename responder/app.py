@@ -41,6 +41,7 @@ from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
 from responder.web import clock_key, db_key, domain_key, intake_keys_key, json_errors
+from responder.web.routes import WebStartupError, middlewares, setup_web
 from responder.webhooks.delivery import WebhookSender, secrets_problem
 
 log = logging.getLogger("responder")
@@ -178,7 +179,9 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
         or "http://localhost:3978"
     )
     db = Database(settings.database_url)
-    app = web.Application(middlewares=[json_errors], client_max_size=intake.MAX_BODY)
+    app = web.Application(
+        middlewares=[json_errors, *middlewares()], client_max_size=intake.MAX_BODY
+    )
     app[domain_key] = domain
     app[intake_keys_key] = settings.intake_keys
     app[clock_key] = clock
@@ -195,6 +198,10 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     app.add_routes(open311.routes(public_url))  # /open311/v2/ (FixMyStreet)
     app.add_routes(form_intake.routes())  # POST /api/intake/{source} (forms packages)
     app.add_routes(page_routes(council))  # /privacy and /terms, linked from the app package
+    try:  # /tasks, /map, /performance, /wards/, /feedback/, sign-in (responder/web/)
+        setup_web(app, settings, council, public_url)
+    except WebStartupError as exc:
+        raise StartupError(str(exc)) from None
 
     async def database(app: web.Application):
         await upgrade(db)

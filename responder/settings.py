@@ -106,6 +106,21 @@ class Settings:
     # Development only (refused in production): scheme://host:port origins that may serve
     # photos over http or from this machine, e.g. a local stand-in for SharePoint.
     dev_attachment_origins: tuple[str, ...] = ()
+    # The web pages (responder/web/). Signs session cookies and residents' feedback links:
+    # required in production; in development a random one per process (links and sessions
+    # then last until a restart).
+    secret_key: str = field(default="", repr=False)
+    # Entra ID sign-in for the pages and the Teams tab: the app registration (by default
+    # the bot's own, MicrosoftAppId / MicrosoftAppPassword) and its tenant.
+    web_client_id: str = ""
+    web_client_secret: str = field(default="", repr=False)
+    web_tenant_id: str = ""
+    # Tests only (refused in production): an OpenID issuer other than Entra ID's
+    # https://login.microsoftonline.com/{tenant}/v2.0, e.g. a fake on 127.0.0.1.
+    web_authority: str = ""
+    # The map's tile service key (e.g. the OS Maps API's), added by the server-side tile
+    # proxy so it never reaches a browser.
+    map_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -151,6 +166,12 @@ class Settings:
             dev_attachment_origins=_listed(
                 env, "RESPONDER_DEV_ATTACHMENT_ORIGINS", parse_dev_origins
             ),
+            secret_key=env.get("RESPONDER_SECRET_KEY", ""),
+            web_client_id=env.get("RESPONDER_WEB_CLIENT_ID") or bot.client_id,
+            web_client_secret=env.get("RESPONDER_WEB_CLIENT_SECRET") or bot.client_secret,
+            web_tenant_id=env.get("RESPONDER_WEB_TENANT_ID") or bot.tenant_id,
+            web_authority=env.get("RESPONDER_WEB_AUTHORITY", ""),
+            map_key=env.get("RESPONDER_MAP_KEY", ""),
         )
 
 

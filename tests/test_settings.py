@@ -209,7 +209,14 @@ def test_the_secret_is_not_in_the_settings_repr():
 
 
 def _production(database_url: str, env: dict[str, str]) -> Settings:
-    return Settings.from_env({"RESPONDER_ENV": "production", "DATABASE_URL": database_url, **env})
+    return Settings.from_env(
+        {
+            "RESPONDER_ENV": "production",
+            "RESPONDER_SECRET_KEY": "k" * 43,  # the web pages' (responder/web/routes.py)
+            "DATABASE_URL": database_url,
+            **env,
+        }
+    )
 
 
 def test_production_refuses_to_start_without_credentials(database_url):
@@ -262,6 +269,7 @@ def test_auth_types_only_the_agents_sdk_can_use_start_on_it_and_refuse_botbuilde
     credentials = {"MicrosoftAppId": APP_ID, "MicrosoftAppTenantId": TENANT}
     for environment in ("development", "production"):
         base = {"RESPONDER_ENV": environment, "DATABASE_URL": database_url} | credentials | env
+        base["RESPONDER_SECRET_KEY"] = "k" * 43  # the web pages' (responder/web/routes.py)
         build_app(Settings.from_env(base))  # the default runtime signs in every such way
         with pytest.raises(StartupError, match="not supported by the botbuilder runtime"):
             build_app(Settings.from_env(base | {"RESPONDER_TEAMS_RUNTIME": "botbuilder"}))

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from shapely.geometry.base import BaseGeometry
 
 from responder.config.base import Strict as _Strict
+from responder.config.map import MapConfig
 from responder.config.open311 import Open311Config
 from responder.config.sources import Source
 from responder.config.subscribers import Subscriber
@@ -192,6 +193,8 @@ class CouncilFile(_Strict):
     open311: Open311Config = Field(default_factory=Open311Config)
     # Systems told of every status change by signed webhook; see config/subscribers.py.
     subscribers: list[Subscriber] = Field(default_factory=list)
+    # The web map's tiles (through Responder's tile proxy); see config/map.py.
+    map: MapConfig = Field(default_factory=MapConfig)
 
 
 @dataclass(frozen=True)

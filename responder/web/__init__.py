@@ -1,8 +1,10 @@
 """What every HTTP surface shares: the application's keys, and JSON answers for every error
 (so a client never has to parse an HTML page or a 500).
 
-Intake, the Teams endpoint, Notify's receipts, photos and later pages all import from here,
-not from one another."""
+Intake, the Teams endpoint, Notify's receipts, photos and the web pages all import from
+here, not from one another. The pages themselves (sign-in, the task list, map, task page,
+performance, ward view and residents' feedback) live in this package's modules, wired by
+``responder.web.routes``."""
 
 from __future__ import annotations
 
@@ -53,8 +55,8 @@ async def json_errors(
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        if exc.content_type == "application/json":
-            raise
+        if exc.content_type in ("application/json", "text/html"):
+            raise  # already an answer of its own (the web pages' HTML errors)
         slug = exc.reason.lower().replace(" ", "_")
         return error_response(
             exc.status,
