@@ -313,6 +313,20 @@ intake_replays = Table(
 )
 
 
+# Residents' ratings of finished work (the completion message's feedback link): one per
+# report, so each resident who asked for updates rates once. The comment is the
+# resident's own words: shown to staff, erased with the report's contact details.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("report_id", ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("rating", Integer, nullable=False),  # 1 to 5
+    Column("comment", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+
 # The scheduler's jobs (digest, escalations, purge): one row per job. Whoever holds an
 # unexpired lease runs it; last_slot is the latest scheduled time already run, so a run
 # missed while the service was down happens once, not once per missed slot.
