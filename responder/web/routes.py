@@ -31,7 +31,8 @@ from responder.web import (
 )
 from responder.web.middleware import session_middleware
 from responder.web.render import page, setup_templates
-from responder.web.session import Sessions, sessions_key
+from responder.web.session import Sessions, secret_key, sessions_key
+from responder.web.startup import WebStartupError
 
 log = logging.getLogger("responder.web")
 
@@ -51,10 +52,6 @@ class WebContext:
     council: Council
     public_url: str  # no trailing slash
     secret: str  # RESPONDER_SECRET_KEY, or this process's own in development
-
-
-class WebStartupError(RuntimeError):
-    pass
 
 
 def static_dir() -> Path:
@@ -82,6 +79,7 @@ def setup_web(app: web.Application, settings: Settings, council: Council, public
         raise WebStartupError("RESPONDER_SECRET_KEY must be at least 32 characters long")
     production = settings.environment == "production"
     app[sessions_key] = Sessions(council, secret, always_secure=production)
+    app[secret_key] = secret  # feedback links in Notify messages are signed with it too
     setup_templates(app, static_version=__version__)
     app.router.add_static("/static/", static_dir(), append_version=False)
     app.router.add_post("/auth/sign-out", sign_out)

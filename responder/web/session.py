@@ -125,6 +125,8 @@ class Sessions:
 
 
 sessions_key = web.AppKey("sessions", Sessions)
+# RESPONDER_SECRET_KEY, or in development this process's own: derive_key(it, purpose).
+secret_key = web.AppKey("secret_key", str)
 VIEWER = "responder.viewer"
 
 
