@@ -111,32 +111,60 @@ class WardView:
 MAX_TYPES = 6
 
 
+NOTHING_OPEN = "Nothing is open here just now."
+
+
+def ward_title(view: WardView) -> str:
+    """'Northgate: 3 open cases' (the card's title; the ward page's heading too)."""
+    return f"{view.ward}: {view.open_total} open case{'s' if view.open_total != 1 else ''}"
+
+
+def ward_restricted(view: WardView) -> str | None:
+    return f"Showing {view.restricted_to}." if view.restricted_to else None
+
+
+def ward_overdue_heading(view: WardView) -> str:
+    return f"{WARNING_SIGN} {OVERDUE_WORDS}: {view.overdue_total}"
+
+
+def ward_more_overdue(view: WardView) -> str | None:
+    hidden = view.overdue_total - len(view.overdue)
+    return f"…and {hidden} more overdue." if hidden > 0 else None
+
+
+def ward_types(view: WardView) -> tuple[tuple[str, int], ...]:
+    """The busiest types, the rest summed as 'Other types'."""
+    shown = view.by_type[:MAX_TYPES]
+    others = sum(n for _, n in view.by_type[MAX_TYPES:])
+    return shown + ((("Other types", others),) if others else ())
+
+
 def ward_summary_card(view: WardView) -> dict[str, Any]:
-    """Open cases in one ward: overdue ones first, then counts by status and type."""
-    title = f"{view.ward}: {view.open_total} open case{'s' if view.open_total != 1 else ''}"
-    body: list[CardElement] = [_title(title)]
-    if view.restricted_to:
-        body.append(line(f"Showing {view.restricted_to}.", is_subtle=True, size="Small"))
+    """Open cases in one ward: overdue ones first, then counts by status and type.
+
+    The web's ward page (``/wards/{ward}``) shows the same view in the same words (the
+    ``ward_*`` functions above)."""
+    body: list[CardElement] = [_title(ward_title(view))]
+    restricted = ward_restricted(view)
+    if restricted:
+        body.append(line(restricted, is_subtle=True, size="Small"))
     if view.overdue_total:
-        heading = f"{WARNING_SIGN} {OVERDUE_WORDS}: {view.overdue_total}"
-        body.append(line(heading, weight="Bolder", separator=True))
+        body.append(line(ward_overdue_heading(view), weight="Bolder", separator=True))
         body += [_row(row) for row in view.overdue]
-        if view.overdue_total > len(view.overdue):
-            rest = f"…and {view.overdue_total - len(view.overdue)} more overdue."
-            body.append(line(rest, is_subtle=True, size="Small"))
+        more = ward_more_overdue(view)
+        if more:
+            body.append(line(more, is_subtle=True, size="Small"))
     if view.by_status:
         body.append(line("By status", weight="Bolder", separator=True))
         body.append(_facts(view.by_status))
     if view.by_type:
         body.append(line("By type", weight="Bolder", separator=True))
-        shown = view.by_type[:MAX_TYPES]
-        others = sum(n for _, n in view.by_type[MAX_TYPES:])
-        body.append(_facts(shown + ((("Other types", others),) if others else ())))
+        body.append(_facts(ward_types(view)))
     if view.newest:
         body.append(line("Newest", weight="Bolder", separator=True))
         body += [_row(row) for row in view.newest]
     if not view.open_total:
-        body.append(line("Nothing is open here just now."))
+        body.append(line(NOTHING_OPEN))
     return to_dict(AdaptiveCard(body=body))
 
 

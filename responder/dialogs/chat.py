@@ -154,17 +154,7 @@ class Chat:
         summary = await self.db.query(
             lambda c: cases.ward_summary(c, self.domain, scope, ward, now)
         )
-        view = WardView(
-            ward=ward,
-            open_total=summary.open_total,
-            by_status=tuple((WARD_STATUS_WORDS[s], n) for s, n in summary.by_status),
-            by_type=tuple((self._type_name(t), n) for t, n in summary.by_type),
-            overdue_total=summary.overdue_total,
-            overdue=tuple(self._row(t, now) for t in summary.overdue),
-            newest=tuple(self._row(t, now) for t in summary.newest),
-            restricted_to=None if ward in scope.wards else "your teams' work",
-        )
-        return Reply(card=ward_summary_card(view))
+        return Reply(card=ward_summary_card(ward_view(self.domain, scope, summary, now)))
 
     async def case(self, person: Person, reference: str, notice: str | None = None) -> Reply:
         if not reference.strip():
@@ -299,8 +289,7 @@ class Chat:
     # -- words ---------------------------------------------------------------------------
 
     def _type_name(self, code: str) -> str:
-        task_type = self.domain.council.task_type(code)
-        return task_type.name if task_type else code
+        return type_name(self.domain, code)
 
     def _row(
         self,
@@ -309,22 +298,7 @@ class Chat:
         last: str | None = None,
         last_at: datetime | None = None,
     ) -> CaseRow:
-        tz = self.domain.council.tz
-        is_open = task.status in OPEN_STATUSES
-        if is_open:
-            due = f"Due {when(task.due_at.astimezone(tz), now)} · {due_relative(task.due_at, now)}"
-        else:
-            due = f"Closed {when((task.closed_at or task.updated_at).astimezone(tz), now)}"
-        return CaseRow(
-            task_id=task.id,
-            reference=task.reference,
-            type_name=self._type_name(task.type),
-            status_text=STATUS_WORDS[task.status],
-            due_text=due,
-            overdue=is_open and task.due_at < now,
-            address=task.address or f"{task.lat:.5f}, {task.lon:.5f}",
-            last_text=f"{last} · {when(last_at.astimezone(tz), now)}" if last and last_at else None,
-        )
+        return case_row(self.domain, task, now, last, last_at)
 
     def _case_view(
         self,
@@ -373,3 +347,51 @@ class Chat:
             following=following,
             notice=notice,
         )
+
+
+# -- shared with the web's ward page (responder/web/wards.py) --------------------------------
+
+
+def type_name(domain: Domain, code: str) -> str:
+    task_type = domain.council.task_type(code)
+    return task_type.name if task_type else code
+
+
+def case_row(
+    domain: Domain,
+    task: TaskRecord,
+    now: datetime,
+    last: str | None = None,
+    last_at: datetime | None = None,
+) -> CaseRow:
+    """One case in a list, in the councillor's words."""
+    tz = domain.council.tz
+    is_open = task.status in OPEN_STATUSES
+    if is_open:
+        due = f"Due {when(task.due_at.astimezone(tz), now)} · {due_relative(task.due_at, now)}"
+    else:
+        due = f"Closed {when((task.closed_at or task.updated_at).astimezone(tz), now)}"
+    return CaseRow(
+        task_id=task.id,
+        reference=task.reference,
+        type_name=type_name(domain, task.type),
+        status_text=STATUS_WORDS[task.status],
+        due_text=due,
+        overdue=is_open and task.due_at < now,
+        address=task.address or f"{task.lat:.5f}, {task.lon:.5f}",
+        last_text=f"{last} · {when(last_at.astimezone(tz), now)}" if last and last_at else None,
+    )
+
+
+def ward_view(domain: Domain, scope: Scope, summary: cases.WardSummary, now: datetime) -> WardView:
+    """A ward's summary in words: the chat's card and the web's ward page show this."""
+    return WardView(
+        ward=summary.ward,
+        open_total=summary.open_total,
+        by_status=tuple((WARD_STATUS_WORDS[s], n) for s, n in summary.by_status),
+        by_type=tuple((type_name(domain, t), n) for t, n in summary.by_type),
+        overdue_total=summary.overdue_total,
+        overdue=tuple(case_row(domain, t, now) for t in summary.overdue),
+        newest=tuple(case_row(domain, t, now) for t in summary.newest),
+        restricted_to=None if summary.ward in scope.wards else "your teams' work",
+    )
