@@ -1,0 +1,422 @@
+"""The web pages in headless Chromium (Debian's, driven by Playwright; tests/browser_support.py):
+every page and state as each role sees it, at 390 px and 1280 px wide, with axe-core's
+WCAG 2.1 A/AA rules, no console errors, no Content-Security-Policy violations and no
+sideways scrolling on a phone; the work list and the task page by keyboard alone; a
+councillor kept to their wards whatever the URL.
+
+One browser and one running Responder (a SQLite file, tasks seeded through intake, two in
+each ward) serve the whole module; each role gets a fresh browser context. Each test goes
+through several pages and reports every page's problems at once (``Audit``).
+RESPONDER_RENDER=off, or no Chromium at /usr/bin/chromium ($CHROMIUM), skips the module with
+the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import pytest_asyncio
+from browser_support import (
+    ROLES,
+    Audit,
+    Site,
+    Visitor,
+    axe_missing,
+    chromium,
+    start_site,
+    unavailable,
+    visitor,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+TASK_LINK = 'main a[href^="/tasks/RSP-"]'
+
+
+@pytest.fixture(scope="module")
+def _browser_machine() -> None:
+    if (reason := unavailable()) is not None:
+        pytest.skip(reason)
+    if (missing := axe_missing()) is not None:
+        pytest.fail(f"cannot check the pages: {missing} (RESPONDER_RENDER=off skips)")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser(_browser_machine):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium())
+        yield browser
+        await browser.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def site(_browser_machine, tmp_path_factory):
+    site = await start_site(tmp_path_factory.mktemp("browser"))
+    yield site
+    await site.close()
+
+
+async def as_role(browser, site: Site, role: str | None) -> Visitor:
+    return await visitor(browser, site, ROLES[role] if role else None)
+
+
+async def goto(v: Visitor, path: str, status: int = 200) -> None:
+    response = await v.page.goto(path)
+    assert response is not None, path
+    assert response.status == status, f"{path}: {response.status}, not {status}"
+
+
+async def task_refs(page) -> set[str]:
+    """The task references linked from the page's main content."""
+    hrefs = await page.eval_on_selector_all(TASK_LINK, "els => els.map(e => e.pathname)")
+    return {h.rsplit("/", 1)[1] for h in hrefs if re.fullmatch(r"/tasks/RSP-\d+", h)}
+
+
+def refs(site: Site, *wards: str) -> set[str]:
+    return {t["reference"] for w in wards for t in site.tasks[w]}
+
+
+async def test_sign_in_signed_out_and_error_pages(browser, site: Site):
+    """The pages anyone may reach (sign-in, signed out, an error page) and the one refusal
+    (404) as a signed-in manager sees it."""
+    audit = Audit()
+    anonymous = await as_role(browser, site, None)
+    try:
+        await goto(anonymous, "/auth/sign-in?next=/tasks")
+        # Outside production the development sign-in is offered, with a labelled choice.
+        await anonymous.page.get_by_label("Person").select_option("alice")
+        await audit.check(anonymous, "/auth/sign-in (anonymous)")
+
+        await goto(anonymous, "/auth/signed-out")
+        await audit.check(anonymous, "/auth/signed-out (anonymous)")
+
+        # A page for signed-in people sends the visitor to sign in, and back afterwards.
+        await goto(anonymous, "/tasks")
+        assert urlsplit(anonymous.page.url).path == "/auth/sign-in"
+        assert parse_qs(urlsplit(anonymous.page.url).query)["next"] == ["/tasks"]
+
+        await goto(anonymous, "/auth/dev?as=nobody", 404)
+        assert "No such person" in await anonymous.page.title()
+        await audit.check(anonymous, "error page (anonymous)", error_page=True)
+        audit.expect(
+            "/favicon.ico",
+            not anonymous.watch.favicon_missing,
+            "the browser's request for /favicon.ico is a 404 (a console error on every first "
+            'visit): base.html could name one, e.g. <link rel="icon" href="data:,">',
+        )
+    finally:
+        await anonymous.close()
+
+    manager = await as_role(browser, site, "manager")
+    try:
+        await goto(manager, "/tasks/RSP-999999", 404)
+        assert "Page not found" in await manager.page.title()
+        # Signed in, the layout has the navigation and the sign-out form.
+        assert await manager.page.get_by_role("button", name="Sign out").count() == 1
+        await audit.check(manager, "404 /tasks/RSP-999999 (manager)", error_page=True)
+    finally:
+        await manager.close()
+    assert not audit.problems, audit.report()
+
+
+async def test_work_list_filters_and_map_for_each_role(browser, site: Site):
+    """/tasks plain, filtered through its form, updated in place by htmx, and with a filter
+    it cannot read; /map with Leaflet's markers from /map/data and its list alternative."""
+    audit = Audit()
+    manager = await as_role(browser, site, "manager")
+    try:
+        page = manager.page
+        await goto(manager, "/tasks")
+        # alice manages sc-north and sc-south: the street-cleansing task of every ward.
+        shown = await task_refs(page)
+        assert {site.reference(w, 0) for w in site.tasks} <= shown, shown
+        await audit.check(manager, "/tasks (manager)")
+
+        # Filters through the form: the ward, applied by the form's own button.
+        await page.get_by_label("Ward", exact=True).select_option("Northgate")
+        await (
+            page.locator("main form")
+            .first.get_by_role("button", name=re.compile("apply|filter|show", re.I))
+            .first.click()
+        )
+        await page.wait_for_url(re.compile(r"ward=Northgate"))
+        assert await task_refs(page) == {site.reference("Northgate", 0)}
+        await audit.check(manager, "/tasks?ward=Northgate via the form (manager)")
+
+        # An htmx partial update: the page itself is not reloaded (a mark left on window
+        # survives), the list changes and the address follows.
+        await page.evaluate("() => { window.__stayed = true; }")
+        await page.get_by_label("Ward", exact=True).select_option("Southmere")
+        await (
+            page.locator("main form")
+            .first.get_by_role("button", name=re.compile("apply|filter|show", re.I))
+            .first.click()
+        )
+        await page.wait_for_function(
+            "ref => !!document.querySelector(`main a[href='/tasks/${ref}']`)",
+            arg=site.reference("Southmere", 0),
+        )
+        assert await task_refs(page) == {site.reference("Southmere", 0)}
+        audit.expect(
+            "/tasks htmx update",
+            await page.evaluate("() => window.__stayed === true"),
+            "applying a filter reloaded the whole page (no htmx partial update)",
+        )
+        await audit.check(manager, "/tasks after an htmx update (manager)")
+
+        # A filter it cannot read: said on the page, nothing listed as if it were read.
+        response = await page.goto("/tasks?created_from=not-a-date")
+        assert response is not None and response.status in (200, 400)
+        text = await page.locator("main").inner_text()
+        assert re.search(r"date", text, re.I), text[:500]
+        await audit.check(
+            manager, "/tasks with a filter error (manager)", error_page=response.status >= 400
+        )
+
+        await map_page(manager, audit, "manager", shown_all(site, 0))
+    finally:
+        await manager.close()
+
+    councillor = await as_role(browser, site, "councillor")
+    try:
+        await goto(councillor, "/tasks")
+        shown = await task_refs(councillor.page)
+        assert shown == refs(site, "Northgate"), shown
+        await audit.check(councillor, "/tasks (councillor)")
+        await map_page(councillor, audit, "councillor", refs(site, "Northgate"))
+    finally:
+        await councillor.close()
+
+    officer = await as_role(browser, site, "officer")
+    try:
+        await goto(officer, "/tasks")
+        assert site.reference("Northgate", 0) in await task_refs(officer.page)
+        await audit.check(officer, "/tasks (officer)")
+    finally:
+        await officer.close()
+    assert not audit.problems, audit.report()
+
+
+def shown_all(site: Site, index: int) -> set[str]:
+    return {site.reference(w, index) for w in site.tasks}
+
+
+async def map_page(v: Visitor, audit: Audit, role: str, expected: set[str]) -> None:
+    """/map: Leaflet draws a marker for each task of /map/data (tiles from the council's
+    tile service, through the proxy), and the same tasks are listed as links."""
+    page = v.page
+    await goto(v, "/map")
+
+    async def markers_drawn(page) -> None:
+        await page.wait_for_selector(".leaflet-marker-icon, .leaflet-interactive", timeout=5000)
+
+    await markers_drawn(page)
+    data = await page.evaluate(
+        "async () => (await fetch('/map/data', {headers: {Accept: 'application/json'}})).json()"
+    )
+    features = data.get("features", [])
+    in_data = {f["properties"].get("reference") for f in features}
+    assert expected <= in_data, (role, in_data)
+    # The list alternative: every task on the map is a link too.
+    listed = await task_refs(page)
+    audit.expect(
+        f"/map ({role})",
+        expected <= listed,
+        f"the map's list alternative lacks {sorted(expected - listed)}",
+    )
+    audit.expect(
+        f"/map ({role})",
+        await page.locator(".leaflet-tile-loaded").count() > 0,
+        "no map tile loaded through /tiles/",
+    )
+    await audit.check(v, f"/map ({role})", settle=markers_drawn)
+
+
+async def test_task_page_reassign_performance_and_ward(browser, site: Site):
+    """The task page as a manager (every action form) and after a reassignment made through
+    its form; as the ward's councillor (the case view); /performance; /wards/{ward}."""
+    audit = Audit()
+    task = site.tasks["Eastwood"][0]  # sc-north's: bob or carol has it
+    ref = task["reference"]
+    manager = await as_role(browser, site, "manager")
+    try:
+        page = manager.page
+        await goto(manager, f"/tasks/{ref}")
+        assert ref in await page.locator("h1").inner_text()
+        for form in ("Reassign", "Change priority", "Cancel task"):
+            assert await page.get_by_role("form", name=form).count() == 1, form
+        await audit.check(manager, f"/tasks/{ref} (manager)")
+
+        before = task["assignee"]
+        after = "carol" if before == "bob" else "bob"
+        name = {"bob": "Bob Warden", "carol": "Carol Warden"}[after]
+        form = page.get_by_role("form", name="Reassign")
+        await form.get_by_label("Reassign to").select_option(after)
+        await form.get_by_role("button", name="Reassign").click()
+        officer = page.locator(".task-facts div", has=page.locator("dt", has_text="Officer"))
+        await officer.locator("dd", has_text=name).wait_for(timeout=5000)
+        history = page.locator("table.task-history")
+        await history.locator("tr", has_text=re.compile("reassign", re.I)).first.wait_for(
+            timeout=5000
+        )
+        assert "Alice Manager" in await history.inner_text()
+        await audit.check(manager, f"/tasks/{ref} after reassigning (manager)")
+        # Reloaded, the change is still there: it was written, not only drawn.
+        await goto(manager, f"/tasks/{ref}")
+        assert name in await officer.inner_text()
+
+        await goto(manager, "/performance")
+        assert await page.locator("main table caption").count() >= 1
+        await audit.check(manager, "/performance (manager)")
+    finally:
+        await manager.close()
+
+    councillor = await as_role(browser, site, "councillor")
+    try:
+        page = councillor.page
+        northgate = site.reference("Northgate", 0)
+        await goto(councillor, f"/tasks/{northgate}")
+        assert northgate in await page.locator("main").inner_text()
+        # The case view: no staff action forms.
+        assert await page.get_by_role("form", name="Reassign").count() == 0
+        await audit.check(councillor, f"/tasks/{northgate} (councillor)")
+
+        await goto(councillor, "/wards/Northgate")
+        assert "Northgate" in await page.locator("h1").inner_text()
+
+        async def ward_map(page) -> None:
+            await page.wait_for_selector(".leaflet-container", timeout=5000)
+
+        await ward_map(page)
+        await audit.check(councillor, "/wards/Northgate (councillor)", settle=ward_map)
+    finally:
+        await councillor.close()
+    assert not audit.problems, audit.report()
+
+
+async def test_resident_feedback_page_and_thanks(browser, site: Site):
+    """The completion message's link: the form (no sign-in), an error for no rating, then
+    the thank-you page."""
+    audit = Audit()
+    task = site.tasks["Riverside"][0]
+    await site.complete(task, task["assignee"])
+    link = await site.feedback_link(task)
+    resident = await as_role(browser, site, None)
+    try:
+        page = resident.page
+        await goto(resident, link)
+        assert await page.locator("h1").inner_text() == "Tell us how we did"
+        await audit.check(resident, "/feedback/{token} (resident)")
+
+        await page.get_by_role("button", name="Send feedback").click()
+        await page.get_by_text("There is a problem").wait_for()
+        await audit.check(resident, "/feedback/{token} with an error (resident)", error_page=True)
+
+        await page.get_by_label(re.compile("good", re.I)).first.check()
+        await page.get_by_label("Any comments? (optional)").fill("Quick work, thank you.")
+        await page.get_by_role("button", name="Send feedback").click()
+        await page.get_by_role("heading", name="Thank you for your feedback").wait_for()
+        await audit.check(resident, "/feedback/{token} thank-you (resident)")
+    finally:
+        await resident.close()
+    assert not audit.problems, audit.report()
+
+
+async def test_work_list_and_task_page_by_keyboard_alone(browser, site: Site):
+    """From the top of /tasks: Tab reaches the skip link first; after it, the filter form,
+    then a task link, whose Enter opens the task page; there the reassign form is filled and
+    sent with the keyboard alone."""
+    manager = await as_role(browser, site, "manager")
+    try:
+        page = manager.page
+        await goto(manager, "/tasks")
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("() => document.activeElement.textContent.trim()")
+        assert focused == "Skip to main content"
+        await page.keyboard.press("Enter")
+        assert await page.evaluate("() => document.activeElement.id") == "main"
+
+        async def tab_until(selector: str, limit: int = 60) -> list[str]:
+            passed = []
+            for _ in range(limit):
+                await page.keyboard.press("Tab")
+                if await page.evaluate(f"() => document.activeElement.matches({selector!r})"):
+                    return passed
+                passed.append(await page.evaluate("() => document.activeElement.outerHTML"))
+            raise AssertionError(f"Tab never reached {selector}: {passed[:8]}")
+
+        # The filter form comes first in the main content, then the tasks.
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("() => !!document.activeElement.closest('main form')")
+        await tab_until(TASK_LINK)
+        href = await page.evaluate("() => document.activeElement.getAttribute('href')")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"**{href}")
+        ref = href.rsplit("/", 1)[1]
+        task = next(t for ts in site.tasks.values() for t in ts if t["reference"] == ref)
+        if task["team"] == "sc-north":
+            officers = {"bob": "Bob Warden", "carol": "Carol Warden"}
+        else:
+            officers = {"dan": "Dan Operative", "erin": "Erin Operative"}
+
+        # The reassign form, by keyboard: focus its select, choose, Tab to its button, Enter.
+        await tab_until("#reassign-officer")
+        current = await page.evaluate("() => document.activeElement.value")
+        other = next(o for o in officers if o != current)
+        target = await page.evaluate(
+            "v => [...document.activeElement.options].findIndex(o => o.value === v)", other
+        )
+        now = await page.evaluate("() => document.activeElement.selectedIndex")
+        key = "ArrowDown" if target > now else "ArrowUp"
+        for _ in range(abs(target - now)):
+            await page.keyboard.press(key)
+        assert await page.evaluate("() => document.activeElement.value") == other
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("() => document.activeElement.textContent.trim()") == "Reassign"
+        await page.keyboard.press("Enter")
+        officer = page.locator(".task-facts div", has=page.locator("dt", has_text="Officer"))
+        await officer.locator("dd", has_text=officers[other]).wait_for(timeout=5000)
+        assert not await manager.watch.take()
+    finally:
+        await manager.close()
+
+
+async def test_a_councillor_never_sees_another_wards_task(browser, site: Site):
+    """cllr-hughes (Northgate) asks for a Southmere task by every URL: the same refusal each
+    time, and its reference nowhere in what comes back."""
+    other = site.tasks["Southmere"][0]
+    ref = other["reference"]
+    councillor = await as_role(browser, site, "councillor")
+    try:
+        page = councillor.page
+        await goto(councillor, f"/tasks/{ref}", 404)
+        assert "Page not found" in await page.title()
+        assert ref not in await page.content()
+
+        await goto(councillor, "/wards/Southmere", 404)
+        assert "Page not found" in await page.title()
+        assert ref not in await page.content()
+
+        for query in ("?ward=Southmere", f"?q={ref}", "?ward=Southmere&ward=Northgate"):
+            await goto(councillor, f"/tasks{query}", 200)
+            assert ref not in await page.content(), query
+            await goto(councillor, f"/map{query}", 200)
+            assert ref not in await page.content(), query
+
+        for query in ("?ward=Southmere", f"?q={ref}", ""):
+            data = await page.evaluate(
+                "async (q) => { const r = await fetch('/map/data' + q); "
+                "return {status: r.status, text: await r.text()}; }",
+                query,
+            )
+            assert ref not in data["text"], query
+            if data["status"] == 200:
+                features = json.loads(data["text"]).get("features", [])
+                assert {f["properties"].get("ward") for f in features} <= {"Northgate"}, query
+    finally:
+        await councillor.close()
