@@ -89,6 +89,8 @@ class Settings:
     notify_per_minute: int = 2900
     # Intake credentials: key name (recorded as the source system) -> secret.
     intake_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # Read keys (GET /api/tasks, CSV, OData, histories): key name -> secret; never intake.
+    read_keys: dict[str, str] = field(default_factory=dict, repr=False)
     # Subscribers' signing secrets: subscriber name (the council file's) -> secret.
     webhook_secrets: dict[str, str] = field(default_factory=dict, repr=False)
     environment: str = "development"
@@ -148,6 +150,7 @@ class Settings:
             notify_callback_token=env.get("NOTIFY_CALLBACK_TOKEN", ""),
             notify_per_minute=_int(env, "NOTIFY_PER_MINUTE", 2900),
             intake_keys=parse_intake_keys(env.get("RESPONDER_INTAKE_KEYS", "")),
+            read_keys=parse_intake_keys(env.get("RESPONDER_READ_KEYS", ""), "RESPONDER_READ_KEYS"),
             webhook_secrets=parse_intake_keys(
                 env.get("RESPONDER_WEBHOOK_SECRETS", ""), "RESPONDER_WEBHOOK_SECRETS"
             ),

@@ -11,7 +11,14 @@ from sqlalchemy import insert, select
 from support import EXAMPLES
 
 from responder.config import load_council
-from responder.domain.visibility import COUNCIL_WIDE, MAX_TASK_ID, scope_of, task_id_of
+from responder.domain.visibility import (
+    COUNCIL_WIDE,
+    MAX_TASK_ID,
+    NOBODY,
+    Scope,
+    scope_of,
+    task_id_of,
+)
 from responder.queries.scope import visible
 from responder.store import migrate
 from responder.store.db import Database
@@ -75,7 +82,13 @@ async def test_the_rule_and_its_sql_agree(db):
 
     await db.run(seed)
     people = [COUNCIL.person(p) for p in PEOPLE] + [None]
-    scopes = [scope_of(COUNCIL, p) for p in people] + [COUNCIL_WIDE]
+    # Read keys (issue 19): scoped to wards, to teams, to both; an empty key sees nothing.
+    keys = [
+        Scope(None, wards=frozenset(WARDS[:1])),
+        Scope(None, teams=frozenset(TEAMS[:1])),
+        Scope(None, wards=frozenset(WARDS[1:3]), teams=frozenset(TEAMS[-1:])),
+    ]
+    scopes = [*keys, NOBODY] + [scope_of(COUNCIL, p) for p in people] + [COUNCIL_WIDE]
     for scope in scopes:
         in_sql = set(
             await db.query(
@@ -91,6 +104,10 @@ async def test_the_rule_and_its_sql_agree(db):
         }
         assert in_sql == pure, scope
     assert scopes[-2].may_see(WARDS[0], TEAMS[0], None, False) is False  # a stranger: nothing
+    assert NOBODY.may_see(WARDS[0], TEAMS[0], "bob", True) is False
+    # A ward key sees its ward's tasks of every team, and no other ward's, followed or not.
+    assert keys[0].may_see(WARDS[0], TEAMS[-1], None, False) is True
+    assert keys[0].may_see(WARDS[1], TEAMS[0], None, True) is False
 
 
 def test_task_ids_within_64_bits_only():

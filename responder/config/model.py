@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from responder.config.base import Strict as _Strict
 from responder.config.map import MapConfig
 from responder.config.open311 import Open311Config
+from responder.config.read_keys import ReadKey
 from responder.config.sources import Source
 from responder.config.subscribers import Subscriber
 from responder.domain.vocabulary import (
@@ -195,6 +196,8 @@ class CouncilFile(_Strict):
     subscribers: list[Subscriber] = Field(default_factory=list)
     # The web map's tiles (through Responder's tile proxy); see config/map.py.
     map: MapConfig = Field(default_factory=MapConfig)
+    # Read keys scoped to wards or teams (API, CSV, OData); see config/read_keys.py.
+    read_keys: list[ReadKey] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

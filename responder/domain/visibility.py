@@ -8,7 +8,9 @@ viewer may see.
 
 - Officers and managers see their teams' tasks, and any task assigned to them.
 - Councillors see their wards' cases, and any case they follow (raising a case follows it).
-- A whole-council key (intake, later read keys) sees everything.
+- A whole-council key (intake, a whole-council read key) sees everything.
+- A read key scoped in the council file (``Scope(person_id=None, wards=..., teams=...)``)
+  sees exactly its wards' and teams' tasks: it follows nothing and is assigned nothing.
 - Nobody else sees anything: a person not in the council file has no scope at all.
 
 Someone not allowed to see a task is told exactly what they would be told if it did not
@@ -49,8 +51,8 @@ class Scope:
         """The rule over plain values; ``queries.scope.visible`` is the same rule as SQL."""
         if self.everything:
             return True
-        if self.person_id is None:
-            return False
+        if self.person_id is None:  # a read key scoped to wards or teams (or nobody)
+            return ward in self.wards or team in self.teams
         return (
             following
             or ward in self.wards

@@ -16,8 +16,13 @@ def visible(scope: Scope) -> ColumnElement[bool]:
     """The WHERE clause: tasks this scope may see."""
     if scope.everything:
         return true()
-    if scope.person_id is None:
-        return false()
+    if scope.person_id is None:  # a read key: its wards and teams only
+        keyed: list[ColumnElement[bool]] = []
+        if scope.wards:
+            keyed.append(tasks.c.ward.in_(sorted(scope.wards)))
+        if scope.teams:
+            keyed.append(tasks.c.team.in_(sorted(scope.teams)))
+        return or_(*keyed) if keyed else false()
     followed = select(follows.c.task_id).where(follows.c.person_id == scope.person_id)
     clauses: list[ColumnElement[bool]] = [
         tasks.c.id.in_(followed),
