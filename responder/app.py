@@ -41,7 +41,9 @@ from responder.store.db import Database
 from responder.store.migrate import upgrade
 from responder.store.sync import sync_council
 from responder.web import clock_key, db_key, domain_key, intake_keys_key, json_errors
+from responder.web.feedback import feedback_links
 from responder.web.routes import WebStartupError, middlewares, setup_web
+from responder.web.session import secret_key
 from responder.webhooks.delivery import WebhookSender, secrets_problem
 
 log = logging.getLogger("responder")
@@ -225,7 +227,9 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     async def delivery(app: web.Application):
         connector = app[connector_key]
         handlers = TeamsDelivery(db, domain, connector, TeamsPacer(), clock).handlers()
-        notify = app[notify_key] = NotifySender.from_settings(db, council, settings, clock)
+        notify = app[notify_key] = NotifySender.from_settings(
+            db, council, settings, clock, feedback=feedback_links(app[secret_key], public_url)
+        )
         handlers |= notify.handlers()
         fetcher = PhotoFetcher(db, domain, settings, public_url, clock)
         handlers |= fetcher.handlers()

@@ -231,8 +231,12 @@ async def test_completion_tells_the_reporter_and_linked_duplicates(start):
     assert sorted((a.type, a.to) for a in done) == sorted(
         [("email", EMAIL), ("email", NEIGHBOUR_EMAIL), ("sms", NEIGHBOUR_PHONE), ("sms", PHONE)]
     )
+    links = {}
     for sent in done:
         assert sent.template_id == TEMPLATES["completed", sent.type]
+        # Each report's own signed link to rate the work (tests/test_feedback.py follows one).
+        links[sent.to] = sent.personalisation.pop("feedback_link")
+        assert links[sent.to].startswith("https://responder.sample-borough.gov.uk/feedback/")
         assert sent.personalisation == {
             "reference": task["reference"],
             "type": "Fly-tipping",
@@ -241,6 +245,7 @@ async def test_completion_tells_the_reporter_and_linked_duplicates(start):
             "status": "completed",
             "outcome": "dealt with",
         }
+    assert links[EMAIL] != links[NEIGHBOUR_EMAIL]  # one per report
     assert len(service.notify.accepted) == 8
     assert service.notify.duplicates() == []
     notes = _notes(await service.history(task["id"]))

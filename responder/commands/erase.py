@@ -14,6 +14,12 @@ one of the few non-personal ones is dropped from the payload (today's payloads c
 none), and a message still pending is parked, "contact details erased" (the sender
 would find no address anyway). Each task gets one ``contact_erased`` history event.
 
+Residents' feedback comments (``feedback.comment``, their own words, which may name them)
+go at the same cutoff: blanked, the rating kept. That is a pass of its own over every task
+closed before the cutoff, not only those with contacts left, so a comment sent after its
+report's contact details were erased (a feedback link outlives a short retention period)
+goes at the next run.
+
 Tasks are taken in batches, each in its own transaction, so a first run over years of
 history neither holds the writer for long nor grows one huge transaction. A second run
 finds nothing left to erase and changes nothing: it is safe to run daily.
@@ -31,7 +37,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from responder.config.model import Council
 from responder.store.db import Database
-from responder.store.schema import contacts, outbox, reports, task_events, tasks
+from responder.store.schema import contacts, feedback, outbox, reports, task_events, tasks
 
 log = logging.getLogger("responder.commands.erase")
 
@@ -51,6 +57,7 @@ class PurgeResult:
     contacts: int = 0
     parked: int = 0
     payloads: int = 0
+    comments: int = 0  # residents' feedback comments blanked
     # SQLite: whether the write-ahead log was emptied; None on PostgreSQL.
     wal_truncated: bool | None = None
     task_ids: list[int] = field(default_factory=list, repr=False)
@@ -63,6 +70,7 @@ class PurgeResult:
             f"  contact details erased: {self.contacts}",
             f"  pending messages parked: {self.parked}",
             f"  outbox payloads cleaned: {self.payloads}",
+            f"  feedback comments erased: {self.comments}",
         ]
         if self.wal_truncated is not None:
             lines.append(f"  write-ahead log emptied: {'yes' if self.wal_truncated else 'NO'}")
@@ -97,14 +105,17 @@ async def purge(
         done = await db.run(lambda conn: _erase_batch(conn, result, note, now, batch))
         if done < batch:
             break
+    result.comments = await db.run(lambda conn: _erase_comments(conn, result.cutoff))
     if db.is_sqlite:
         result.wal_truncated = await truncate_wal(db)
     log.info(
-        "purge as of %s: %d tasks, %d contacts erased, %d messages parked",
+        "purge as of %s: %d tasks, %d contacts erased, %d messages parked, "
+        "%d feedback comments erased",
         as_of,
         result.tasks,
         result.contacts,
         result.parked,
+        result.comments,
     )
     return result
 
@@ -179,6 +190,17 @@ def _erase_batch(
     result.contacts += erased
     result.task_ids += task_ids
     return len(task_ids)
+
+
+def _erase_comments(conn: Connection, cutoff: datetime) -> int:
+    """Blank the feedback comments on tasks closed before ``cutoff`` (ratings stay)."""
+    closed = select(tasks.c.id).where(tasks.c.status.in_(CLOSED), tasks.c.closed_at < cutoff)
+    done = conn.execute(
+        update(feedback)
+        .where(feedback.c.comment.is_not(None), feedback.c.task_id.in_(closed))
+        .values(comment=None)
+    )
+    return int(done.rowcount or 0)
 
 
 async def truncate_wal(db: Database, attempts: int = 20) -> bool:

@@ -1,10 +1,13 @@
 """What each Notify message says: the personalisation fields every event needs.
 
 A council's templates use ``((reference))``, ``((type))``, ``((address))``, ``((status))``,
-``((outcome))`` and ``((report_date))``. ``EVENT_FIELDS`` says which of them an event must
-fill; a message missing one is not sent half-filled but parked with the reason, where a
-manager can see it. Every field known is sent (Notify ignores the ones a template does not
-use), so a council may use, say, ``((status))`` in its 'received' template too.
+``((outcome))`` and ``((report_date))``, and a 'completed' template may use
+``((feedback_link))``: the resident's signed link to rate the work (``/feedback/{token}``,
+made by the sender for each report, never for 'received'). ``EVENT_FIELDS`` says which of
+them an event must fill; a message missing one is not sent half-filled but parked with the
+reason, where a manager can see it. Every field known is sent (Notify ignores the ones a
+template does not use), so a council may use, say, ``((status))`` in its 'received'
+template too.
 
 No personal data goes into personalisation: nothing here reads the contacts table.
 """
@@ -23,6 +26,9 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "received": ("reference", "type", "address", "report_date"),
     "completed": ("reference", "type", "address", "status", "outcome", "report_date"),
 }
+
+# The events whose messages carry ``((feedback_link))`` (when the sender can sign one).
+FEEDBACK_EVENTS = frozenset({"completed"})
 
 # Where the reporter gave no address, only a point on a map.
 NO_ADDRESS = "the location you gave"
@@ -84,8 +90,12 @@ def words(mapping: dict[str, str], code: str | None) -> str | None:
     return mapping.get(code, code.replace("_", " ").replace("-", " "))
 
 
-def personalise(council: Council, event: str, facts: TaskFacts) -> Personalisation:
+def personalise(
+    council: Council, event: str, facts: TaskFacts, *, feedback_link: str | None = None
+) -> Personalisation:
     """The fields for ``event``'s templates; ``missing`` names required fields left empty.
+
+    ``feedback_link`` goes only into 'completed' messages (FEEDBACK_EVENTS).
 
     UnknownEvent when no fields are registered for ``event``.
     """
@@ -103,6 +113,7 @@ def personalise(council: Council, event: str, facts: TaskFacts) -> Personalisati
         "report_date": (
             report_date(facts.report_received_at, council) if facts.report_received_at else None
         ),
+        "feedback_link": feedback_link if event in FEEDBACK_EVENTS else None,
     }
     values = {name: value for name, value in found.items() if value}
     missing = tuple(name for name in required if name not in values)
@@ -111,6 +122,7 @@ def personalise(council: Council, event: str, facts: TaskFacts) -> Personalisati
 
 __all__ = [
     "EVENT_FIELDS",
+    "FEEDBACK_EVENTS",
     "NO_ADDRESS",
     "Personalisation",
     "TaskFacts",

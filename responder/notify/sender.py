@@ -45,12 +45,13 @@ from notifications_python_client.notifications import NotificationsAPIClient
 
 from responder.commands.notify_records import record_notification
 from responder.config.model import Council
+from responder.domain.feedback import FeedbackLinks
 from responder.domain.resident_updates import CHANNEL_WORDS, Job
 from responder.jobs.dispatcher import Done, Message, Outcome, Park, Retry
 from responder.messages import ResidentUpdate
 from responder.notify.lag import LoopLagMonitor
 from responder.notify.pacing import NotifyPacer
-from responder.notify.personalisation import UnknownEvent, personalise
+from responder.notify.personalisation import FEEDBACK_EVENTS, UnknownEvent, personalise
 from responder.queries.notify import read_snapshot
 from responder.retry_after import retry_after
 from responder.settings import Settings
@@ -97,8 +98,11 @@ class NotifySender:
         threads: int = 8,
         timeout: float = 20.0,
         max_wait: float = 15.0,
+        feedback: FeedbackLinks | None = None,
     ) -> None:
         self.db = db
+        # Signs 'completed' messages' ((feedback_link)); None: no link is sent.
+        self.feedback = feedback
         self.council = council
         self.clock = clock
         self.base_url = base_url
@@ -121,7 +125,13 @@ class NotifySender:
 
     @classmethod
     def from_settings(
-        cls, db: Database, council: Council, settings: Settings, clock: Callable[[], datetime]
+        cls,
+        db: Database,
+        council: Council,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        *,
+        feedback: FeedbackLinks | None = None,
     ) -> NotifySender:
         return cls(
             db,
@@ -130,6 +140,7 @@ class NotifySender:
             api_key=settings.notify_api_key,
             base_url=settings.notify_base_url,
             per_minute=settings.notify_per_minute,
+            feedback=feedback,
         )
 
     def handlers(self) -> dict:
@@ -187,8 +198,12 @@ class NotifySender:
             return Done(f"already handed to GOV.UK Notify as {snap.notify_id}")
         if snap.unreachable is not None:
             return await self._not_sent(job, snap.unreachable)
+        link = None
+        if self.feedback is not None and job.event in FEEDBACK_EVENTS:
+            # Valid for LINK_DAYS from now: the message is made now, whenever the task closed.
+            link = self.feedback.link(job.report_id, self.clock())
         try:
-            fields = personalise(self.council, job.event, snap.facts)
+            fields = personalise(self.council, job.event, snap.facts, feedback_link=link)
         except UnknownEvent as exc:
             return await self._not_sent(job, str(exc))
         if fields.problem is not None:
