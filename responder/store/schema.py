@@ -121,9 +121,12 @@ tasks = Table(
     # Bumped on every change: cards carry it so a stale click can be recognised.
     Column("version", Integer, nullable=False, default=1),
     Index(None, "status", "team"),
-    Index(None, "assignee", "status"),
     Index(None, "type", "status", "lat"),
-    Index(None, "ward", "status"),
+    # The work list and the map (queries/task_list.py, migration 0012): a viewer's tasks
+    # by each team, ward and assignee they see, one status at a time, in due order.
+    Index(None, "team", "status", "due_at", "id"),
+    Index(None, "ward", "status", "due_at", "id"),
+    Index(None, "assignee", "status", "due_at", "id"),
     # The digest: a team's tasks created, and closed, in a period.
     Index(None, "team", "created_at"),
     Index(None, "team", "closed_at"),
