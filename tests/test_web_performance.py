@@ -16,6 +16,7 @@ from support import INTAKE_SECRET, write_council
 from web_support import sign_in
 
 from responder.app import build_app
+from responder.commands.follows import follow
 from responder.domain.performance import (
     PeriodError,
     buckets,
@@ -23,6 +24,7 @@ from responder.domain.performance import (
     parse_period,
     percent,
 )
+from responder.domain.visibility import Scope
 from responder.queries.performance import Filters, read_performance
 from responder.settings import Settings
 from responder.web import db_key, domain_key
@@ -32,11 +34,13 @@ SVG = "{http://www.w3.org/2000/svg}"
 EVERYTHING = Filters()
 
 
-async def _read(client, person: str | None, *, filters=EVERYTHING, period=None, officers=True):
+async def _read(
+    client, person: str | None, *, filters=EVERYTHING, period=None, officers=True, scope=None
+):
     app = client.server.app
     domain = app[domain_key]
     council = domain.council
-    scope = _scope(council, person)
+    scope = scope or _scope(council, person)
     period = period or parse_period({}, NOW.astimezone(LONDON).date(), LONDON)
     return await app[db_key].query(
         lambda c: read_performance(c, domain, scope, period, NOW, filters, with_officers=officers)
@@ -128,6 +132,23 @@ async def test_figures_match_the_tasks(client, clock):
     # followed case outside the team counts too (the visibility rule), once.
     bob = await _read(client, "bob")
     assert _line([bob.totals], "") == _line([alice.by_team[0]], "sc-north")
+
+    # Followed and assigned tasks outside the own teams or wards count too, each once.
+    db = client.server.app[db_key]
+    await db.run(lambda c: follow(c, "cllr-hughes", t["C"].id, NOW))  # Southmere
+    await db.run(lambda c: follow(c, "cllr-hughes", t["A"].id, NOW))  # Northgate: already in
+    hughes = await _read(client, "cllr-hughes", officers=False)
+    assert _line([hughes.totals], "") == (3, 2, 5, 2, 1)
+    assert _line(hughes.by_ward, "Southmere") == (1, 1, 1, 0, 0)
+    # Bob moved to green keeps his sc-north tasks; one of them he also follows.
+    held = [name for name in "ABG" if t[name].assignee == "bob"]
+    assert held
+    await db.run(lambda c: follow(c, "bob", t[held[0]].id, NOW))
+    moved = await _read(client, "bob", scope=Scope("bob", teams=frozenset({"green"})))
+    expected = [(name, t[name]) for name in ["E", *held]]
+    assert moved.totals.created == len(expected)
+    assert moved.totals.open == sum(1 for name, _ in expected if name in "EG")
+    assert moved.totals.completed == sum(1 for name, _ in expected if name in "AB")
 
     # 90 days: weekly, and the weeks add up to the same figures.
     ninety = parse_period({"period": "90"}, NOW.astimezone(LONDON).date(), LONDON)

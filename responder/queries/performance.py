@@ -3,15 +3,16 @@
 Every statement reads through ``queries.scope.visible(scope)``. So that the planner can use
 the tasks' indexes ((team, created_at), (team, closed_at), (status, team), (ward, status))
 instead of scanning a million rows for the rule's OR, each statement reads the visible tasks
-as two arms, UNION ALL:
+as three disjoint arms, UNION ALL:
 
 - the scope's **own** tasks: its teams' (staff) or its wards' (councillors), which is where
   the indexes lead;
-- the **others** it may see: tasks it follows or is assigned, outside those teams or wards
-  (a handful, found by id through ``follows`` and the (assignee, status) index).
+- the **others** it may see, outside those teams or wards: tasks it follows (a handful,
+  found by id through ``follows``), and tasks assigned to it that it does not follow (the
+  (assignee, status, ...) index).
 
 Both arms also carry ``visible(scope)`` itself, so nothing outside the rule is ever counted,
-and together they are exactly the visible tasks (the rule is "own teams or wards, or
+and together they are exactly the visible tasks, each once (the rule is "own teams or wards, or
 followed, or assigned"). The trend's day or week is worked out in SQL by a CASE over the
 buckets' bounds (computed in the council's time zone in Python, so both databases agree and
 daylight saving is exact): one statement per figure, not one per bucket.
@@ -42,7 +43,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    union,
     union_all,
 )
 
@@ -96,25 +96,31 @@ def _own(scope: Scope) -> ColumnElement[bool] | None:
 
 def visible_arms(scope: Scope, columns: list, where: list[ColumnElement[bool]]) -> list[Select]:
     """``select(*columns).where(*where)`` over the visible tasks, as the arms of a UNION ALL
-    (see the module's docstring). Empty when the scope sees nothing."""
+    (see the module's docstring): disjoint, so each visible task is counted once. Empty
+    when the scope sees nothing."""
     if scope.everything:
         return [select(*columns).where(*where)]
     if scope.person_id is None:
         return []
     seen = visible(scope)
     own = _own(scope)
+    outside = [not_(own)] if own is not None else []
+    followed = select(follows.c.task_id).where(follows.c.person_id == scope.person_id)
     arms = []
     if own is not None:
         arms.append(select(*columns).where(own, seen, *where))
-    mine = tasks.alias("mine")
-    theirs = union(
-        select(follows.c.task_id).where(follows.c.person_id == scope.person_id),
-        select(mine.c.id).where(mine.c.assignee == scope.person_id),
+    # Followed outside the own teams or wards: a few, by id.
+    arms.append(select(*columns).where(tasks.c.id.in_(followed), *outside, seen, *where))
+    # Assigned to them outside those (and not followed): through (assignee, status, ...).
+    arms.append(
+        select(*columns).where(
+            tasks.c.assignee == scope.person_id,
+            tasks.c.id.not_in(followed),
+            *outside,
+            seen,
+            *where,
+        )
     )
-    others = select(*columns).where(tasks.c.id.in_(theirs), seen, *where)
-    if own is not None:
-        others = others.where(not_(own))
-    arms.append(others)
     return arms
 
 
@@ -122,9 +128,7 @@ def _source(scope: Scope, columns: list, where: list[ColumnElement[bool]]):
     arms = visible_arms(scope, columns, where)
     if not arms:
         return select(*columns).where(false()).subquery("seen")
-    if len(arms) == 1:
-        return arms[0].subquery("seen")
-    return union_all(*arms).subquery("seen")
+    return union_all(*arms).subquery("seen") if len(arms) > 1 else arms[0].subquery("seen")
 
 
 def _sum(condition: ColumnElement[bool]):
