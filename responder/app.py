@@ -25,6 +25,7 @@ from responder.commands.escalate import run_escalations
 from responder.config import Council, load_council
 from responder.domain.context import Domain
 from responder.domain.geocode import WardGeocoder
+from responder.export.routes import setup_export
 from responder.fetching.photos import PhotoFetcher
 from responder.incidents import keep_data_out_of_logs
 from responder.intake import api as intake
@@ -202,6 +203,7 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     app.add_routes(page_routes(council))  # /privacy and /terms, linked from the app package
     try:  # /tasks, /map, /performance, /wards/, /feedback/, sign-in (responder/web/)
         setup_web(app, settings, council, public_url)
+        setup_export(app, settings, council, public_url)  # /api/tasks GET, CSV, /odata/
     except WebStartupError as exc:
         raise StartupError(str(exc)) from None
 

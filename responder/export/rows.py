@@ -1,0 +1,142 @@
+"""One task as the exports show it: the fields a manager reports on, in the council's time
+zone. Never reporters' contact details, never the description (residents' free text).
+
+CSV cells are guarded against formula injection as OWASP advises: a text cell starting
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, so Excel
+or LibreOffice shows it as text instead of running it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from responder.domain.context import Domain
+from responder.domain.reference import format_reference
+
+CSV_HEADER = (
+    "reference",
+    "type",
+    "priority",
+    "ward",
+    "team",
+    "officer",
+    "source",
+    "status",
+    "outcome",
+    "reported",
+    "accepted",
+    "completed",
+    "due",
+    "in_time",
+    "rating",
+)
+BOM = "\ufeff".encode()
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def local_iso(moment: datetime | None, tz: tzinfo) -> str | None:
+    """ISO 8601 with the council's offset (``2026-12-06T09:30:00+00:00``), or None."""
+    return moment.astimezone(tz).isoformat(timespec="seconds") if moment is not None else None
+
+
+def in_time(status: str, closed_at: datetime | None, due_at: datetime) -> bool | None:
+    """Completed by its due time; None while open (or cancelled)."""
+    if status != "completed" or closed_at is None:
+        return None
+    return closed_at <= due_at
+
+
+def safe_cell(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (OWASP's CSV injection advice)."""
+    return "'" + value if value.startswith(_FORMULA) else value
+
+
+class Names:
+    """Codes to the words a manager reads, from the council file (cached per export)."""
+
+    def __init__(self, domain: Domain) -> None:
+        council = domain.council
+        self.prefix = domain.prefix
+        self.tz = council.tz
+        self.people = {p.id: p.name for p in council.file.people}
+        self.teams = {t.code: t.name for t in council.file.teams}
+        self.types = {t.code: t.name for t in council.file.task_types}
+        self._council = council
+        self._outcomes: dict[tuple[str, str], str] = {}
+
+    def outcome(self, type_code: str, code: str | None) -> str | None:
+        if code is None:
+            return None
+        key = (type_code, code)
+        if key not in self._outcomes:
+            words = {o.code: o.name for o in self._council.outcomes_for(type_code)}
+            self._outcomes[key] = words.get(code, code)
+        return self._outcomes[key]
+
+
+def task_fields(row: Any, names: Names) -> dict[str, Any]:
+    """A task row of ``queries.export`` (or a work-list row with its extras) as JSON."""
+    tz = names.tz
+    completed = row.closed_at if row.status == "completed" else None
+    rating = row.rating
+    return {
+        "id": row.id,
+        "reference": format_reference(names.prefix, row.id),
+        "type": row.type,
+        "type_name": names.types.get(row.type, row.type),
+        "priority": row.priority,
+        "ward": row.ward,
+        "team": row.team,
+        "team_name": names.teams.get(row.team, row.team),
+        "officer": row.assignee,
+        "officer_name": names.people.get(row.assignee) if row.assignee else None,
+        "source": row.source,
+        "status": row.status,
+        "outcome": row.outcome,
+        "outcome_name": names.outcome(row.type, row.outcome),
+        "reported_at": local_iso(row.created_at, tz),
+        "accepted_at": local_iso(row.accepted_at, tz),
+        "completed_at": local_iso(completed, tz),
+        "closed_at": local_iso(row.closed_at, tz),
+        "due_at": local_iso(row.due_at, tz),
+        "in_time": in_time(row.status, row.closed_at, row.due_at),
+        "rating": round(float(rating), 2) if rating is not None else None,
+    }
+
+
+def csv_cells(row: Any, names: Names) -> list[str]:
+    tz = names.tz
+    completed = row.closed_at if row.status == "completed" else None
+    on_time = in_time(row.status, row.closed_at, row.due_at)
+    text = [
+        format_reference(names.prefix, row.id),
+        names.types.get(row.type, row.type),
+        row.priority,
+        row.ward,
+        names.teams.get(row.team, row.team),
+        (names.people.get(row.assignee) or row.assignee) if row.assignee else "",
+        row.source,
+        row.status,
+        names.outcome(row.type, row.outcome) or "",
+    ]
+    return [
+        *(safe_cell(t) for t in text),
+        local_iso(row.created_at, tz) or "",
+        local_iso(row.accepted_at, tz) or "",
+        local_iso(completed, tz) or "",
+        local_iso(row.due_at, tz) or "",
+        "" if on_time is None else ("yes" if on_time else "no"),
+        f"{float(row.rating):.1f}" if row.rating is not None else "",
+    ]
+
+
+def csv_text(rows: Iterable[Sequence[str]]) -> bytes:
+    """Rows as CSV (RFC 4180: CRLF, quotes where needed), UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
