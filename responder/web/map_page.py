@@ -1,14 +1,248 @@
-"""(Being built: issue 18.)"""
+"""``/map``: the work list's selection on a map, with a list of the same tasks below it
+(the keyboard and screen-reader alternative), and the data the map reads.
+
+- ``GET /map?<filters>``: the page (the filter form is the work list's).
+- ``GET /map/data?<filters>``: the tasks as a GeoJSON FeatureCollection, at most
+  ``MAP_CAP`` of them (``capped`` says when there were more); 400 naming the parameter for
+  a filter it cannot read, 401 without a session. Every point through the viewer's Scope.
+- ``GET /map/wards.geojson[?ward=]``: the ward boundaries from the council's ward file,
+  simplified (with shapely) once at start-up to keep them small.
+
+``static/map.js`` draws every element with class ``responder-map`` from its data
+attributes (the ward page uses it too); see the top of that file.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from aiohttp import web
+from shapely.geometry import mapping
+
+from responder.config.model import Council
+from responder.domain.task_filter import MAX_QUERY, TaskFilter
+from responder.domain.vocabulary import STATUS_WORDS, priority_words
+from responder.queries.task_list import MAP_CAP, MapPoint, map_points
+from responder.web import clock_key, db_key, domain_key, error_response
+from responder.web.access import require_viewer
+from responder.web.render import error_page, page
+from responder.web.session import viewer_of
+from responder.web.tasks_list import (
+    form_options,
+    form_values,
+    problem_context,
+    read_filter,
+    too_long,
+    when,
+)
 
 if TYPE_CHECKING:
     from responder.web.routes import WebContext
 
+# Ward boundaries are drawn at street scale: 0.0001 degrees is about 7-11 m.
+SIMPLIFY_DEGREES = 0.0001
+COORDINATE_DECIMALS = 5
+LISTED_BELOW = 500  # rows in the list below the map; the task list has the rest
+TILES_PATH = "/tiles/{z}/{x}/{y}.png"
+wards_geojson_key = web.AppKey("wards_geojson", dict)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, COORDINATE_DECIMALS)
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def ward_features(council: Council) -> dict[str, dict[str, Any]]:
+    """Each ward's boundary as a GeoJSON Feature, simplified and rounded."""
+    features = {}
+    for ward in council.wards:
+        shape = ward.geometry.simplify(SIMPLIFY_DEGREES, preserve_topology=True)
+        geometry = mapping(shape)
+        features[ward.name] = {
+            "type": "Feature",
+            "properties": {"name": ward.name},
+            "geometry": {
+                "type": geometry["type"],
+                "coordinates": _rounded(geometry["coordinates"]),
+            },
+        }
+    return features
+
+
+def point_feature(point: MapPoint, council: Council) -> dict[str, Any]:
+    due = when(point.due_at, council)
+    return {
+        "type": "Feature",
+        "id": point.reference,
+        "geometry": {"type": "Point", "coordinates": [point.lon, point.lat]},
+        "properties": {
+            "reference": point.reference,
+            "url": f"/tasks/{point.reference}",
+            "type": point.type,
+            "type_name": point.type_name,
+            "priority": point.priority,
+            "priority_words": priority_words(point.priority),
+            "status": point.status,
+            "status_words": STATUS_WORDS.get(point.status, point.status),
+            "due_at": point.due_at.isoformat(),
+            "due": due["text"] if due else None,
+            "overdue": point.overdue,
+        },
+    }
+
+
+def map_settings(council: Council, task_filter: TaskFilter | None) -> dict[str, Any]:
+    pairs = task_filter.query_pairs() if task_filter is not None else []
+    cfg = council.file.map
+    return {
+        "src": "/map/data" + ("?" + urlencode(pairs) if pairs else ""),
+        "wards": "/map/wards.geojson",
+        "tiles": TILES_PATH,
+        "attribution": cfg.attribution,
+        "min_zoom": cfg.min_zoom,
+        "max_zoom": cfg.max_zoom,
+        "list": "/tasks" + ("?" + urlencode(pairs) if pairs else ""),
+    }
+
+
+async def map_page(request: web.Request) -> web.StreamResponse:
+    viewer = require_viewer(request)
+    domain = request.app[domain_key]
+    council = domain.council
+    if too_long(request):
+        return error_page(
+            request,
+            414,
+            "Address too long",
+            f"The address of this map is longer than {MAX_QUERY} bytes. Clear the filters "
+            "and choose fewer.",
+        )
+    context: dict[str, Any] = {
+        "prefix": domain.prefix,
+        "action": "/map",
+        "htmx_target": None,
+        "options": form_options(viewer, council),
+        "form": form_values(request),
+        "problems": [],
+        "rows": [],
+        "capped": False,
+        "more": 0,
+        "map": map_settings(council, None),
+    }
+    task_filter = read_filter(request, council)
+    if isinstance(task_filter, list):
+        context["problems"] = problem_context(task_filter)
+        return page(request, "map/page.html", context, status=400)
+    now = request.app[clock_key]()
+    scope, f = viewer.scope, task_filter
+    points = await request.app[db_key].query(
+        lambda conn: map_points(conn, domain, scope, f, now, MAP_CAP)
+    )
+    rows = []
+    for p in points.points[:LISTED_BELOW]:
+        rows.append(
+            {
+                "reference": p.reference,
+                "type": p.type_name,
+                "priority_words": priority_words(p.priority),
+                "priority_class": p.priority if p.priority in ("urgent", "high") else "",
+                "status": STATUS_WORDS.get(p.status, p.status),
+                "due": when(p.due_at, council),
+                "overdue": p.overdue,
+            }
+        )
+    context.update(
+        rows=rows,
+        capped=points.capped,
+        more=max(0, len(points.points) - LISTED_BELOW),
+        total=len(points.points),
+        map=map_settings(council, f),
+        cap=MAP_CAP,
+    )
+    return page(request, "map/page.html", context)
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def map_data(request: web.Request) -> web.StreamResponse:
+    viewer = viewer_of(request)
+    if viewer is None:
+        return error_response(401, "unauthorised", "Sign in to see the map.")
+    domain = request.app[domain_key]
+    council = domain.council
+    if too_long(request):
+        return error_response(414, "uri_too_long", f"The query is longer than {MAX_QUERY} bytes.")
+    task_filter = read_filter(request, council)
+    if isinstance(task_filter, list):
+        return error_response(
+            400,
+            "bad_filter",
+            "These filters cannot be read: "
+            + "; ".join(f"{p.param} {p.message}" for p in task_filter),
+            problems=[{"field": p.param, "message": p.message} for p in task_filter],
+        )
+    now = request.app[clock_key]()
+    scope, f = viewer.scope, task_filter
+    points = await request.app[db_key].query(
+        lambda conn: map_points(conn, domain, scope, f, now, MAP_CAP)
+    )
+    return _json(
+        {
+            "type": "FeatureCollection",
+            "features": [point_feature(p, council) for p in points.points],
+            "capped": points.capped,
+            "cap": MAP_CAP,
+        }
+    )
+
+
+async def wards_geojson(request: web.Request) -> web.StreamResponse:
+    if viewer_of(request) is None:
+        return error_response(401, "unauthorised", "Sign in to see the map.")
+    features = request.app[wards_geojson_key]
+    names = [v for v in request.query.getall("ward", []) if v.strip()]
+    if len(names) > 1:
+        return error_response(
+            400,
+            "bad_ward",
+            "Give one ward at most.",
+            problems=[{"field": "ward", "message": "is given more than once"}],
+        )
+    if names:
+        name = names[0].strip()
+        if name not in features:
+            return error_response(
+                400,
+                "bad_ward",
+                "No such ward.",
+                problems=[{"field": "ward", "message": "is not a ward of this council"}],
+            )
+        chosen = [features[name]]
+    else:
+        chosen = list(features.values())
+    return web.Response(
+        body=json.dumps(
+            {"type": "FeatureCollection", "features": chosen}, separators=(",", ":")
+        ).encode(),
+        content_type="application/geo+json",
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
 
 def setup(app: web.Application, ctx: WebContext) -> None:
-    pass
+    app[wards_geojson_key] = ward_features(ctx.council)
+    app.router.add_get("/map", map_page)
+    app.router.add_get("/map/data", map_data)
+    app.router.add_get("/map/wards.geojson", wards_geojson)
