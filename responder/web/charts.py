@@ -199,8 +199,9 @@ def line_chart(
             f"<title>{_e(labels[i])}: {value}{_e(unit)}</title></circle>"
         )
         if i % every == 0:
+            anchor = "start" if x - LEFT < 12 else "middle"  # clear of the axis's numbers
             body.append(
-                f'<text x="{x:.1f}" y="{y - 6:.1f}" text-anchor="middle" fill="{INK}">'
+                f'<text x="{x:.1f}" y="{y - 6:.1f}" text-anchor="{anchor}" fill="{INK}">'
                 f"{value}{_e(unit)}</text>"
             )
     body += _x_labels(labels, centre, base)
