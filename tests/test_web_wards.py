@@ -4,6 +4,7 @@ queries.cases.ward_summary, tested on both databases with the chat, and queries.
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote
 
@@ -148,3 +149,37 @@ async def test_who_may_see_a_ward_page(web, clock):
         if "Southmere" not in wards:
             response = await web.get("/wards/Southmere", headers={"HX-Request": "true"})
             assert response.status == 404
+
+
+async def test_a_ward_name_that_needs_encoding(aiohttp_client, tmp_path, clock):
+    """'St Mary's & Northgate': its page is at its URL-encoded name, and every link and the
+    map's addresses carry it encoded."""
+    name = "St Mary's & Northgate"
+
+    def rename(data: dict) -> None:
+        for team in data["teams"]:
+            team["wards"] = [name if w == "Northgate" else w for w in team["wards"]]
+        for person in data["people"]:
+            if "wards" in person:
+                person["wards"] = [name if w == "Northgate" else w for w in person["wards"]]
+
+    path = write_council(tmp_path, rename)
+    wards = path.parent / "wards.geojson"
+    wards.write_text(wards.read_text().replace('"Northgate"', json.dumps(name)))
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'r.db'}",
+        config_path=path,
+        intake_keys={"forms": INTAKE_SECRET},
+        background=False,
+    )
+    client = await aiohttp_client(build_app(settings, clock=clock))
+    await sign_in(client, "cllr-hughes")
+    encoded = quote(name, safe="")
+    response = await client.get(f"/wards/{encoded}")
+    html = await response.text()
+    assert response.status == 200, html[:500]
+    assert "<h1>St Mary&#39;s &amp; Northgate</h1>" in html
+    assert f'hx-get="/wards/{encoded}"' in html
+    assert f'data-src="/map/data?ward={encoded}"' in html
+    assert (await client.get("/wards/Northgate")).status == 404
+    assert (await client.get("/wards/St%20Mary")).status == 404
