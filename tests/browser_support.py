@@ -330,7 +330,20 @@ class Watch:
             ):
                 continue
             problems.append(line)
-        return problems
+        return _fold(problems)
+
+
+def _fold(lines: list[str], keep: int = 2) -> list[str]:
+    """The same error for many resources (say, every map tile) said twice, then counted."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for line in lines:
+        key = line.rsplit(" (", 1)[0]
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= keep:
+            out.append(line)
+    out.extend(f"... and {n - keep} more: {key}" for key, n in seen.items() if n > keep)
+    return out
 
 
 async def new_context(browser: Any, site: Site, viewport: dict | None = None) -> Any:
