@@ -11,7 +11,7 @@ as three disjoint arms, UNION ALL:
   found by id through ``follows``), and tasks assigned to it that it does not follow (the
   (assignee, status, ...) index).
 
-Both arms also carry ``visible(scope)`` itself, so nothing outside the rule is ever counted,
+Every arm also carries ``visible(scope)`` itself, so nothing outside the rule is ever counted,
 and together they are exactly the visible tasks, each once (the rule is "own teams or wards, or
 followed, or assigned"). The trend's day or week is worked out in SQL by a CASE over the
 buckets' bounds (computed in the council's time zone in Python, so both databases agree and
@@ -20,10 +20,9 @@ daylight saving is exact): one statement per figure, not one per bucket.
 Statements (each over the period's bounds and the page's filters):
 
 1. open now, by priority × team × ward (× officer × status for staff's loads);
-2. created in the period, by priority × team × ward × bucket;
+2. created in the period, by priority × team × ward × bucket × type (the busiest types);
 3. completed in the period, by priority × team × ward × bucket, with how many in time;
-4. the busiest task types (top 10) of the period's created tasks;
-5. residents' ratings left in the period, by team.
+4. residents' ratings left in the period, by team.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ from sqlalchemy import (
 from responder.domain.context import Domain
 from responder.domain.lifecycle import OPEN_STATUSES, Status
 from responder.domain.performance import (
-    MAX_BUSIEST,
     OfficerLoad,
     Performance,
     Period,
@@ -189,16 +187,20 @@ def read_performance(
             load[1] += n if row[4] == Status.IN_PROGRESS.value else 0
             load[2] += late
 
-    # 2. Created in the period.
+    # 2. Created in the period (by type too: the busiest types come from the same scan).
     created_where = [
         tasks.c.created_at >= period.start,
         tasks.c.created_at < period.end,
         *narrowing,
     ]
-    src = _source(scope, cols + [_bucket_of(tasks.c.created_at, bounds)], created_where)
-    keys = [src.c.priority, src.c.team, src.c.ward, src.c.bucket]
+    src = _source(
+        scope, cols + [tasks.c.type, _bucket_of(tasks.c.created_at, bounds)], created_where
+    )
+    keys = [src.c.priority, src.c.team, src.c.ward, src.c.bucket, src.c.type]
+    types: Counter[str] = Counter()
     for row in conn.execute(select(*keys, func.count()).group_by(*keys)):
-        tally.add_created(row[0], row[1], row[2], row[3], int(row[4]))
+        tally.add_created(row[0], row[1], row[2], row[3], int(row[5]))
+        types[row[4]] += int(row[5])
 
     # 3. Completed in the period, and how many of them in time.
     src = _source(
@@ -217,22 +219,7 @@ def read_performance(
     ):
         tally.add_completed(row[0], row[1], row[2], row[3], int(row[4]), int(row[5]))
 
-    # 4. The busiest task types among the period's new tasks.
-    src = _source(scope, [tasks.c.type, tasks.c.created_at], created_where)
-    counted = func.count().label("n")
-    types = Counter(
-        {
-            code: int(count)
-            for code, count in conn.execute(
-                select(src.c.type, counted)
-                .group_by(src.c.type)
-                .order_by(counted.desc(), src.c.type)
-                .limit(MAX_BUSIEST)
-            )
-        }
-    )
-
-    # 5. Residents' ratings given in the period, by the team that did the work.
+    # 4. Residents' ratings given in the period, by the team that did the work.
     src = _source(scope, [tasks.c.id, tasks.c.team], narrowing)
     ratings: dict[str, Rating] = {}
     total = Rating("", "All teams")
