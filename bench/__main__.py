@@ -3,7 +3,8 @@
     python -m bench [--quick] [--skip NAME ...]
 
 Runs ``bench.intake``, ``bench.teams``, ``bench.notify``, ``bench.councillor``,
-``bench.digest``, ``bench.open311``, ``bench.fuzz``, ``bench.fuzz_cards`` (each if present) and
+``bench.digest``, ``bench.open311``, ``bench.export``, ``bench.fuzz``, ``bench.fuzz_cards``
+(each if present) and
 ``bench.resilience`` one after another, each as its own process (``--quick`` passed on),
 each writing its JSON into a fresh ``bench/results/run/`` directory and its output to
 ``bench/results/run/<name>.log``.
@@ -40,6 +41,7 @@ BENCHES = (
     "councillor",
     "digest",
     "open311",
+    "export",
     "fuzz",
     "fuzz_cards",
     "resilience",
@@ -50,6 +52,7 @@ TIMEOUT_S = {
     "councillor": 900,
     "digest": 600,
     "open311": 900,
+    "export": 1200,
     "fuzz_cards": 1500,
     "resilience": 900,
 }
@@ -71,6 +74,9 @@ KEYS = (
     "digest_100k_ms",
     "open311_post_ratio",
     "open311_updates_p99_ms",
+    "csv_rows_per_s",
+    "csv_peak_rss_mb",
+    "odata_page_p95_ms",
     "peak_rss_mb",
     "crash_lost",
     "crash_duplicates",
@@ -283,6 +289,41 @@ def open311_rows(o: dict[str, Any] | None) -> list[Row]:
     ]
 
 
+def export_rows(e: dict[str, Any] | None) -> list[Row]:
+    """bench.export (issue 19): the CSV export of every task beside a bare SELECT ->
+    csv.writer, its server's peak RSS, and an OData page of 1,000 rows beside a bare
+    aiohttp handler answering the same body."""
+    bare = dig(e, "bare_select", "rows_per_s")
+    tasks = dig(e, "tasks")
+    size = f"{tasks:,} tasks" if tasks else "bench/export.py absent or failed"
+    return [
+        Row(
+            "csv_rows_per_s",
+            ">= 50000",
+            lambda v: v >= 50_000,
+            dig(e, "csv_rows_per_s"),
+            f"bare SELECT -> csv {bare:,}/s" if bare else "-",
+            f"{size}, ratio {dig(e, 'csv_bare_ratio')}",
+        ),
+        Row(
+            "csv_peak_rss_mb",
+            "<= 200",
+            lambda v: v <= 200,
+            dig(e, "csv_peak_rss_mb"),
+            f"before {dig(e, 'csv', 'rss_before_mb')} MB" if e else "-",
+            "VmHWM of the server after the export",
+        ),
+        Row(
+            "odata_page_p95_ms",
+            "<= 100",
+            lambda v: v <= 100,
+            dig(e, "odata_page_p95_ms"),
+            f"bare handler p95 {dig(e, 'odata', 'bare_handler', 'p95_ms')} ms" if e else "-",
+            "1,000 rows, nextLink pages at random places",
+        ),
+    ]
+
+
 def figures(
     runs: dict[str, dict[str, Any]], rss: tuple[float | None, str], quick: bool
 ) -> list[Row]:
@@ -394,6 +435,7 @@ def figures(
             digest_note,
         ),
         *open311_rows(d.get("open311")),
+        *export_rows(d.get("export")),
         Row(
             "peak_rss_mb",
             "<= 200",

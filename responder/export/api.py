@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import datetime
 from functools import partial
 from types import SimpleNamespace
@@ -127,15 +128,25 @@ async def get_tasks_csv(request: web.Request) -> web.StreamResponse:
         return csv_text(csv_cells(r, names) for r in rows)
 
     size = export_query.BATCH  # read now, so a test can make batches small
-    after = 0
-    while True:
-        rows = await db.query(partial(batch, after=after))
-        if not rows:
-            break
-        await response.write(await asyncio.to_thread(render, rows))
-        after = rows[-1].id
-        if len(rows) < size:
-            break
+    # Pipelined: the next batch is read (a database thread) while this one is rendered
+    # (another thread) and written, so the two overlap; one batch is held at a time.
+    fetching = asyncio.ensure_future(db.query(partial(batch, after=0)))
+    try:
+        while True:
+            rows = await fetching
+            if not rows:
+                break
+            more = len(rows) == size
+            if more:
+                fetching = asyncio.ensure_future(db.query(partial(batch, after=rows[-1].id)))
+            await response.write(await asyncio.to_thread(render, rows))
+            if not more:
+                break
+    finally:
+        if not fetching.done():
+            fetching.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await fetching
     await response.write_eof()
     return response
 
