@@ -49,7 +49,7 @@ class Viewer:
         return cls(person_id=ident) if kind == "person" else cls(channel_team=ident)
 
 
-def _event_line(
+def event_line(
     council,
     action: str,
     actor: str,
@@ -72,6 +72,9 @@ def _event_line(
     return f"{words}{who}" + (f": {note}" if note else "")
 
 
+_event_line = event_line  # the name tests and older callers use
+
+
 def _outcome(event, outcomes) -> str | None:
     """A completion's outcome, in the council's words for staff."""
     data = event.data
@@ -89,6 +92,19 @@ def render(
     now: datetime,
     notice: str | None = None,
 ) -> tuple[TaskRecord, dict] | None:
+    view = task_view(conn, domain, task, viewer, now, notice)
+    return (view.task, task_card(view)) if view is not None else None
+
+
+def task_view(
+    conn: Connection,
+    domain: Domain,
+    task: TaskRecord | int,
+    viewer: Viewer,
+    now: datetime,
+    notice: str | None = None,
+) -> TaskView | None:
+    """What the task card shows this viewer (the web's task page shows the same)."""
     council = domain.council
     if isinstance(task, int):
         loaded = load_task(conn, domain, task)
@@ -145,7 +161,7 @@ def render(
                 continue
         else:
             outcome = _outcome(e, outcomes)
-            words = _event_line(council, e.action, e.actor, e.note, outcome, e.data)
+            words = event_line(council, e.action, e.actor, e.note, outcome, e.data)
         lines.append((when(e.at.astimezone(council.tz), now), words))
     recent = tuple(lines[:MAX_RECENT])
 
@@ -161,7 +177,7 @@ def render(
         near = nearest_address(conn, task.lat, task.lon)
     task_type = council.task_type(task.type)
     assignee = council.person(task.assignee) if task.assignee else None
-    view = TaskView(
+    return TaskView(
         task=task,
         type_name=task_type.name if task_type else task.type,
         team_name=team.name if team else task.team,
@@ -188,7 +204,6 @@ def render(
         recent=recent,
         near=near,
     )
-    return task, task_card(view)
 
 
 def is_open(task: TaskRecord) -> bool:

@@ -84,6 +84,9 @@ class ActionRequest:
     reason: str | None = None  # HANDBACK: required (<= REASON_MAX chars)
     officer: str | None = None  # REASSIGN: the new assignee's person id
     priority: str | None = None  # PRIORITY: one of the council's priorities
+    # Where the action came from when not a card ("web": the task page): recorded in the
+    # events' data, so the history says so. None (cards) adds nothing.
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,8 @@ def _change(
     elif action is Action.HANDBACK:
         return _handback(conn, council, team, task, request, target, now)
 
+    if request.via is not None:
+        data = {**(data or {}), "via": request.via}
     event = _event(task, now, actor, action.value, task.status, target, note, data)
     return _Change(values, [event], messages, notice)
 
@@ -288,6 +293,8 @@ def _handback(
 
     actor = request.person_id or "system"
     back_data: dict[str, Any] = {"from": returned_by}
+    if request.via is not None:
+        back_data["via"] = request.via
     if chosen is None:
         back_data["routing_reasons"] = list(reasons)
     events = [
