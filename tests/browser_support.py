@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -442,6 +443,7 @@ class Audit:
     def __init__(self) -> None:
         self.problems: dict[str, list[str]] = {}
         self.checked: list[str] = []
+        self.seconds: dict[str, float] = {}  # how long each check took (to keep them quick)
 
     def add(self, label: str, lines: list[str]) -> None:
         if lines:
@@ -464,6 +466,7 @@ class Audit:
         ``settle(page)`` is awaited after each resize (e.g. wait for the map's markers)."""
         page = visitor.page
         self.checked.append(label)
+        started = time.monotonic()
         for viewport in WIDTHS:
             await page.set_viewport_size(viewport)
             if settle is not None:
@@ -482,6 +485,10 @@ class Audit:
                     )
         self.add(label, await visitor.watch.take(page.url if error_page else None))
         await page.set_viewport_size(PHONE)
+        self.seconds[label] = time.monotonic() - started
+
+    def timing(self) -> str:
+        return "; ".join(f"{label} {s:.1f}s" for label, s in self.seconds.items())
 
     def report(self) -> str:
         lines = [f"{len(self.problems)} of {len(self.checked)} page states have problems:"]

@@ -138,6 +138,7 @@ async def test_sign_in_signed_out_and_error_pages(browser, site: Site):
         await audit.check(manager, "404 /tasks/RSP-999999 (manager)", error_page=True)
     finally:
         await manager.close()
+    print(audit.timing())
     assert not audit.problems, audit.report()
 
 
@@ -206,6 +207,7 @@ async def test_work_list_filters_and_map_for_each_role(browser, site: Site):
         await audit.check(officer, "/tasks (officer)")
     finally:
         await officer.close()
+    print(audit.timing())
     assert not audit.problems, audit.report()
 
 
@@ -303,6 +305,7 @@ async def test_task_page_reassign_performance_and_ward(browser, site: Site):
         await audit.check(councillor, "/wards/Northgate (councillor)", settle=ward_map)
     finally:
         await councillor.close()
+    print(audit.timing())
     assert not audit.problems, audit.report()
 
 
@@ -331,6 +334,7 @@ async def test_resident_feedback_page_and_thanks(browser, site: Site):
         await audit.check(resident, "/feedback/{token} thank-you (resident)")
     finally:
         await resident.close()
+    print(audit.timing())
     assert not audit.problems, audit.report()
 
 
