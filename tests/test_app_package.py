@@ -138,7 +138,14 @@ def test_every_placeholder_is_filled(settings, council):
     manifest = build_manifest(settings, council)
     assert "${{" not in json.dumps(manifest)
     template = (APP_PACKAGE / "manifest.json").read_text()
-    for name in ("MICROSOFT_APP_ID", "APP_ID", "PUBLIC_HOST", "PUBLIC_URL", "COUNCIL_NAME"):
+    for name in (
+        "MICROSOFT_APP_ID",
+        "APP_ID",
+        "PUBLIC_HOST",
+        "PUBLIC_URL",
+        "COUNCIL_NAME",
+        "WEB_CLIENT_ID",
+    ):
         assert "${{" + name + "}}" in template
 
 
@@ -149,6 +156,44 @@ def test_bot_and_app_ids(settings, council):
     other = build_manifest(settings, council, app_id=TEAMS_APP_ID)
     assert other["id"] == TEAMS_APP_ID
     assert _bot(other)["botId"] == BOT_ID
+
+
+def test_the_tabs_and_their_single_sign_on(settings, council, tmp_path):
+    manifest = build_manifest(settings, council)
+    assert manifest["staticTabs"] == [
+        {
+            "entityId": "responder-tasks",
+            "name": "Tasks",
+            "contentUrl": f"https://{PUBLIC_HOST}/tab?next=/tasks",
+            "websiteUrl": f"https://{PUBLIC_HOST}/tasks",
+            "scopes": ["personal"],
+        }
+    ]
+    assert manifest["configurableTabs"] == [
+        {
+            "configurationUrl": f"https://{PUBLIC_HOST}/tab/config",
+            "canUpdateConfiguration": True,
+            "scopes": ["team"],
+        }
+    ]
+    # The Entra app the tab's SSO token is issued for: by default the bot's own.
+    assert manifest["webApplicationInfo"] == {
+        "id": BOT_ID,
+        "resource": f"api://{PUBLIC_HOST}/{BOT_ID}",
+    }
+    assert manifest_problems(manifest, SCHEMA) == []
+
+    web_id = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    own = build_manifest(Settings(app_id=BOT_ID, web_client_id=web_id), council)
+    assert own["webApplicationInfo"] == {"id": web_id, "resource": f"api://{PUBLIC_HOST}/{web_id}"}
+    assert _bot(own)["botId"] == BOT_ID
+    assert manifest_problems(own, SCHEMA) == []
+    not_guid = Settings(app_id=BOT_ID, web_client_id="my-web-app")
+    assert package_problems(not_guid, council) == [
+        "RESPONDER_WEB_CLIENT_ID should be a GUID (the Entra app's client id), got 'my-web-app'"
+    ]
+    with pytest.raises(AppPackageError):
+        build_package(not_guid, council, tmp_path / "x.zip")
 
 
 def test_bot_scopes_and_files(settings, council):

@@ -8,7 +8,10 @@ a test checks it is byte-identical). Its placeholders use the Microsoft 365 Agen
 - ``MICROSOFT_APP_ID``: the bot's Microsoft App ID (``MicrosoftAppId``),
 - ``APP_ID``: the Teams app's own id (a GUID; defaults to the bot's id),
 - ``PUBLIC_URL`` / ``PUBLIC_HOST``: ``council.public_url`` and its host,
-- ``COUNCIL_NAME``: ``council.name``.
+- ``COUNCIL_NAME``: ``council.name``,
+- ``WEB_CLIENT_ID``: the Entra app the pages and the Teams tab sign in with
+  (``RESPONDER_WEB_CLIENT_ID``; by default the bot's own). ``webApplicationInfo`` names it,
+  with the Application ID URI ``api://{PUBLIC_HOST}/{WEB_CLIENT_ID}``, for the tab's SSO.
 
 Then the council file has its say: ``developer.privacyUrl`` and ``termsOfUseUrl`` are
 ``council.privacy_url`` / ``terms_url`` when the council has its own pages (else Responder's
@@ -81,6 +84,7 @@ def placeholder_values(
         "PUBLIC_URL": public_url,
         "PUBLIC_HOST": host,
         "COUNCIL_NAME": council.info.name,
+        "WEB_CLIENT_ID": settings.web_client_id or settings.app_id,
     }
 
 
@@ -184,6 +188,11 @@ def package_problems(
         )
     elif not _GUID.match(settings.app_id):
         problems.append(f"MicrosoftAppId should be a GUID, got {settings.app_id!r}")
+    if settings.web_client_id and not _GUID.match(settings.web_client_id):
+        problems.append(
+            f"RESPONDER_WEB_CLIENT_ID should be a GUID (the Entra app's client id), "
+            f"got {settings.web_client_id!r}"
+        )
     if app_id is not None and not _GUID.match(app_id):
         problems.append(f"the Teams app id should be a GUID, got {app_id!r}")
     where = f" in {council.source}" if council.source else ""
