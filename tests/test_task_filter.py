@@ -160,7 +160,7 @@ async def test_pages_stay_whole_while_tasks_arrive_and_stay_in_scope(client, clo
         assert resp.status == 201, await resp.text()
         return (await resp.json())["id"]
 
-    for i in range(9):
+    for i in range(6):
         ids.append(await create("Northgate", i, ("fly-tipping", "needles", "litter")[i % 3]))
         clock.now += timedelta(minutes=7)
     ids.append(await create("Eastwood", 0, "graffiti", "Offensive words on the wall"))
@@ -184,7 +184,7 @@ async def test_pages_stay_whole_while_tasks_arrive_and_stay_in_scope(client, clo
             await create("Northgate", next(spots))
 
     alice = scope_of(domain.council, people["alice"])  # sc-north, sc-south
-    for sort in ("due", "-due", "created", "-created", "priority", "updated"):
+    for sort in ("due", "-created", "priority", "updated"):
         before = set(ids)
         seen = await page_through(alice, ("sort", sort))
         assert len(seen) == len(set(seen)), f"{sort}: a task listed twice"
