@@ -125,11 +125,11 @@ async def test_keys_scopes_and_the_permission_matrix(aiohttp_client, sqlite_url,
         "intake key": (INTAKE, 403),
     }
     for what, (headers, status) in refused.items():
-        for path in ("/api/tasks", "/api/tasks.csv", "/api/tasks/1000/history"):
+        for path in ("/api/tasks", "/api/tasks.csv", "/api/tasks/1000/history", "/odata/Tasks"):
             resp = await client.get(path, headers=headers)
             assert resp.status == status, (what, path)
             body = await resp.json()
-            assert "tasks" not in body and "events" not in body
+            assert "tasks" not in body and "events" not in body and "value" not in body
             if status == 401:
                 assert "Bearer" in resp.headers["WWW-Authenticate"], what
     # A read key cannot write: intake answers it as any unknown key.
