@@ -113,7 +113,7 @@ async def post_act(client, reference: str, csrf: str | None, htmx: bool = False,
 # -- who sees what ---------------------------------------------------------------------------
 
 
-async def test_each_role_sees_the_task_as_theirs_and_everyone_else_the_same_404(page_client):
+async def test_each_role_sees_the_task_as_theirs_and_everyone_else_the_same_404(page_client, clock):
     client = page_client
     created = await new_task(client, external_id="CAS-77")
     ref, assignee = created["reference"], created["assignee"]
@@ -248,6 +248,14 @@ async def test_each_role_sees_the_task_as_theirs_and_everyone_else_the_same_404(
     assert "There is no such page, or it is not one you can see" in bodies.pop()
     assert manager_main  # (the manager's page was a page, not the refusal)
 
+    # Late, in words (not colour alone), for staff and councillors alike.
+    clock.now += timedelta(days=2)
+    await sign_in(client, "alice")
+    html = await (await client.get(f"/tasks/{ref}")).text()
+    assert "Overdue: 1 day late · was due Tue 24 Nov, 09:00" in html
+    await sign_in(client, "cllr-hughes")
+    assert ">Overdue</span>" in await (await client.get(f"/tasks/{ref}")).text()
+
 
 async def test_a_councillor_follows_and_unfollows_a_case_of_their_ward(page_client):
     client = page_client
@@ -373,6 +381,10 @@ async def test_the_assigned_officer_works_the_task_from_the_page(page_client):
     assert (row.status, row.outcome) == ("completed", outcome.group(1))
     last = (await events_of(client, task_id))[-1]
     assert (last.actor, last.action, last.data["via"]) == (assignee, "complete", "web")
+    html = await (await client.get(f"/tasks/{ref}?done=complete")).text()
+    assert "Completed." in html and "<dt>Closed</dt>" in html and "Done (" in html
+    # Nothing left to do to a finished task, and a note says why not.
+    assert 'name="action"' not in html and "This task is already completed." in html
 
 
 async def test_stale_forged_hostile_and_unauthorised_changes_change_nothing(page_client):
