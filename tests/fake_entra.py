@@ -72,6 +72,7 @@ class FakeEntra:
     user_oid: str = "0a11ce00-0000-4000-8000-000000000001"  # alice
     user_tid: str = TENANT
     authorize_error: str | None = None
+    multi_tenant: bool = False  # discovery as for login.microsoftonline.com/organizations
     # What the next ID token says, when a test wants it wrong.
     id_token_overrides: dict = field(default_factory=dict)
     grants: list[Grant] = field(default_factory=list)
@@ -146,8 +147,10 @@ class FakeEntra:
         return f"{self.url}/{self.tenant}/v2.0"
 
     def discovery(self) -> dict:
+        # Like Entra's /organizations/v2.0 metadata, a multi-tenant issuer is a template.
+        issuer = f"{self.url}/{{tenantid}}/v2.0" if self.multi_tenant else self.issuer
         return {
-            "issuer": self.issuer,
+            "issuer": issuer,
             "authorization_endpoint": f"{self.url}/authorize",
             "token_endpoint": f"{self.url}/token",
             "jwks_uri": f"{self.url}/keys",
@@ -193,7 +196,7 @@ class FakeEntra:
             return 400, {"error": "invalid_grant", "error_description": "PKCE mismatch"}
         now = int(time.time())
         claims = {
-            "iss": self.issuer,
+            "iss": f"{self.url}/{grant.tid}/v2.0",
             "aud": self.client_id,
             "iat": now,
             "nbf": now,

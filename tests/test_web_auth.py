@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +19,7 @@ import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 from fake_entra import CLIENT_SECRET, FakeEntra, s256
-from support import EXAMPLES
+from support import EXAMPLES, write_council
 from web_support import sign_in as dev_sign_in
 
 from responder.app import StartupError, build_app
@@ -191,6 +192,29 @@ async def test_signing_in_with_entra_from_the_sign_in_page_to_a_signed_in_page(c
     assert signed_in_as(await page_of(client)) == "Cllr Patel"
 
 
+async def test_without_a_tenant_any_organisations_account_in_the_council_file(
+    aiohttp_client, tmp_path, entra
+):
+    """No tenant configured: the authority is multi-tenant (Entra's issuer is a template,
+    ``{tenantid}``, filled from the token's tid) and the council file decides who is in."""
+    council = write_council(tmp_path, lambda d: d["council"].pop("tenant_id"))
+    entra.multi_tenant = True
+    client = await aiohttp_client(
+        build_app(web_settings(tmp_path, entra, config_path=council, web_tenant_id=""))
+    )
+    entra.user_tid = OTHER_TENANT
+    done = await client.get(await begin(client, entra), allow_redirects=False)
+    assert done.status == 302, await done.text()
+    assert signed_in_as(await page_of(client)) == "Alice Manager"
+    # The issuer must still be the template filled with the token's own tenant.
+    client.session.cookie_jar.clear()
+    entra.id_token_overrides = {"iss": f"{entra.url}/{entra.tenant}/v2.0"}
+    back = await begin(client, entra)
+    await refused(client, back, 401, "did not pass")
+    tab = await client.post("/auth/teams", json={"token": entra.tab_token(tid=OTHER_TENANT)})
+    assert tab.status == 200
+
+
 async def refused(client, path: str, status: int, words: str) -> None:
     response = await client.get(path, allow_redirects=False)
     text = await response.text()
@@ -232,9 +256,13 @@ async def test_entra_refusals_set_no_session(client, entra, aiohttp_client, tmp_
         403,
         "Your account is not in this council&#39;s Responder; ask your manager to add you.",
     )
-    # Alice's oid, but from another organisation's tenant.
+    # Alice's oid, but from another organisation's tenant (from the council's issuer: the
+    # tid is checked whatever the issuer says).
     entra.user_oid, entra.user_tid = ALICE_OID, OTHER_TENANT
+    entra.id_token_overrides = {"iss": entra.issuer}
     await refused(client, await begin(client, entra), 403, "another organisation")
+    entra.id_token_overrides = {}
+    await refused(client, await begin(client, entra), 401, "did not pass")  # its own issuer
     entra.user_tid = entra.tenant
     # ID tokens that fail the checks.
     for wrong in (
@@ -399,13 +427,15 @@ def production(tmp_path, **changes) -> Settings:
     )
 
 
-async def test_production(aiohttp_client, tmp_path, entra):
+async def test_production(aiohttp_client, tmp_path, entra, caplog):
     with pytest.raises(StartupError, match="RESPONDER_SECRET_KEY is not set"):
         build_app(production(tmp_path, secret_key=""))
     with pytest.raises(StartupError, match="RESPONDER_WEB_AUTHORITY is set"):
         build_app(production(tmp_path, web_authority=entra.url, web_client_id=BOT_ID))
 
+    caplog.set_level(logging.INFO, "responder.web.sign_in")
     client = await aiohttp_client(build_app(production(tmp_path)))
+    assert "Sign-in with Microsoft is not configured: set RESPONDER_WEB_CLIENT_ID" in caplog.text
     dev = await client.get("/auth/dev", params={"as": "alice"}, allow_redirects=False)
     assert dev.status == 404
     assert COOKIE not in set_cookies(dev)

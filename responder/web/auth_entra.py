@@ -25,6 +25,7 @@ import base64
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -233,7 +234,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
     again = "Start again from the sign-in page."
     error = query.get("error")
     if error is not None:
-        log.info("sign-in: the issuer answered error=%s", error[:64])
+        error = re.sub(r"[^a-z0-9_]", "", error.lower())[:64] or "unknown"  # OAuth's codes
+        log.info("sign-in: the issuer answered error=%s", error)
         if error == "access_denied":
             return problem(
                 request,
@@ -246,7 +248,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
             request,
             400,
             "Sign-in did not work",
-            f"Microsoft could not sign you in ({error[:64]}). {again}",
+            f"Microsoft could not sign you in ({error}). {again}",
             target=target,
         )
     if flow is None:
