@@ -26,6 +26,7 @@ from browser_support import (
     Visitor,
     axe_missing,
     chromium,
+    report,
     start_site,
     unavailable,
     visitor,
@@ -186,7 +187,7 @@ async def test_work_list_filters_and_map_for_each_role(browser, site: Site):
         assert await task_refs(page) == set()
         await audit.check(manager, "/tasks with a filter error (manager)", error_page=True)
 
-        await map_page(manager, audit, "manager", shown_all(site, 0))
+        await map_page(manager, audit, "manager", shown_all(site, 0), site.tiles.requests)
     finally:
         await manager.close()
 
@@ -196,7 +197,9 @@ async def test_work_list_filters_and_map_for_each_role(browser, site: Site):
         shown = await task_refs(councillor.page)
         assert shown == refs(site, "Northgate"), shown
         await audit.check(councillor, "/tasks (councillor)")
-        await map_page(councillor, audit, "councillor", refs(site, "Northgate"))
+        await map_page(
+            councillor, audit, "councillor", refs(site, "Northgate"), site.tiles.requests
+        )
     finally:
         await councillor.close()
 
@@ -215,7 +218,9 @@ def shown_all(site: Site, index: int) -> set[str]:
     return {site.reference(w, index) for w in site.tasks}
 
 
-async def map_page(v: Visitor, audit: Audit, role: str, expected: set[str]) -> None:
+async def map_page(
+    v: Visitor, audit: Audit, role: str, expected: set[str], tiles: list[str]
+) -> None:
     """/map: Leaflet draws a marker for each task of /map/data (tiles from the council's
     tile service, through the proxy), and the same tasks are listed as links."""
     page = v.page
@@ -243,6 +248,8 @@ async def map_page(v: Visitor, audit: Audit, role: str, expected: set[str]) -> N
         await page.locator(".leaflet-tile-loaded").count() > 0,
         "no map tile loaded through /tiles/",
     )
+    # The tiles came from the council file's tile service, through Responder's proxy.
+    audit.expect(f"/map ({role})", bool(tiles), "the tile service was never asked for a tile")
     await audit.check(v, f"/map ({role})", settle=markers_drawn)
 
 
@@ -313,7 +320,8 @@ async def test_resident_feedback_page_and_thanks(browser, site: Site):
     """The completion message's link: the form (no sign-in), an error for no rating, then
     the thank-you page."""
     audit = Audit()
-    task = site.tasks["Riverside"][0]
+    # A task of its own, so the other tests' lists do not depend on the order they run in.
+    task = await site.post_task(report("fly-tipping", "Riverside", 8))
     await site.complete(task, task["assignee"])
     link = await site.feedback_link(task)
     resident = await as_role(browser, site, None)
@@ -332,8 +340,22 @@ async def test_resident_feedback_page_and_thanks(browser, site: Site):
         await page.get_by_role("button", name="Send feedback").click()
         await page.get_by_role("heading", name="Thank you for your feedback").wait_for()
         await audit.check(resident, "/feedback/{token} thank-you (resident)")
+
+        # The link again: one rating per report, said kindly.
+        await goto(resident, link)
+        assert "already rated" in await page.locator("h1").inner_text()
+        await audit.check(resident, "/feedback/{token} already rated (resident)")
     finally:
         await resident.close()
+
+    # The rating is on the task page for its manager.
+    manager = await as_role(browser, site, "manager")
+    try:
+        await goto(manager, f"/tasks/{task['reference']}")
+        ratings = manager.page.get_by_role("region", name="Residents' ratings")
+        assert "Quick work, thank you." in await ratings.inner_text()
+    finally:
+        await manager.close()
     print(audit.timing())
     assert not audit.problems, audit.report()
 
