@@ -35,6 +35,12 @@ from browser_support import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TASK_LINK = 'main a[href^="/tasks/RSP-"]'
+# Whether the focused element shows it: an outline, a box shadow or a changed background.
+FOCUS_VISIBLE = """() => {
+  const el = document.activeElement, style = getComputedStyle(el);
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+  return outline || style.boxShadow !== 'none';
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -371,6 +377,13 @@ async def test_work_list_and_task_page_by_keyboard_alone(browser, site: Site):
         await page.keyboard.press("Tab")
         focused = await page.evaluate("() => document.activeElement.textContent.trim()")
         assert focused == "Skip to main content"
+        unseen = []  # focused elements with no visible focus indicator
+
+        async def focus_shows() -> None:
+            if not await page.evaluate(FOCUS_VISIBLE):
+                unseen.append(await page.evaluate("() => document.activeElement.outerHTML"))
+
+        await focus_shows()
         await page.keyboard.press("Enter")
         assert await page.evaluate("() => document.activeElement.id") == "main"
 
@@ -386,13 +399,16 @@ async def test_work_list_and_task_page_by_keyboard_alone(browser, site: Site):
         # The filter form comes first in the main content, then the tasks.
         await page.keyboard.press("Tab")
         assert await page.evaluate("() => !!document.activeElement.closest('main form')")
+        await focus_shows()
         await tab_until(TASK_LINK)
+        await focus_shows()
         href = await page.evaluate("() => document.activeElement.getAttribute('href')")
         await page.keyboard.press("Enter")
         await page.wait_for_url(f"**{href}")
         # The reassign form, by keyboard: focus its select, move to another officer with the
         # arrow keys, Tab to its button, Enter.
         await tab_until("#reassign-officer")
+        await focus_shows()
         options = await page.evaluate(
             "() => [...document.activeElement.options].map(o => [o.value, o.text])"
         )
@@ -404,10 +420,12 @@ async def test_work_list_and_task_page_by_keyboard_alone(browser, site: Site):
         assert await page.evaluate("() => document.activeElement.value") == options[target][0]
         await page.keyboard.press("Tab")
         assert await page.evaluate("() => document.activeElement.textContent.trim()") == "Reassign"
+        await focus_shows()
         await page.keyboard.press("Enter")
         officer = page.locator(".task-facts div", has=page.locator("dt", has_text="Officer"))
         await officer.locator("dd", has_text=options[target][1]).wait_for(timeout=5000)
         assert not await manager.watch.take()
+        assert not unseen, f"focus not visible on: {unseen}"
     finally:
         await manager.close()
 
