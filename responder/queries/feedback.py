@@ -1,5 +1,5 @@
-"""Reads for residents' feedback: what the feedback page may tell the resident about their
-report, and the ratings of a task (for staff pages).
+"""What the residents' feedback page may tell the resident about their report. (Staff
+pages read a task's ratings with the task: ``queries/task_page``, ``queries/performance``.)
 
 The resident's page is reached by a signed link, not a sign-in, so what it reads is only
 what the completion message already said: the task type, the address, when it was
@@ -26,14 +26,6 @@ class ReportForFeedback:
     completed_at: datetime
     outcome: str | None
     rated: int | None  # the rating already given for this report, if any
-
-
-@dataclass(frozen=True)
-class FeedbackRecord:
-    report_id: int
-    rating: int
-    comment: str | None  # None once erased at the retention date (or never given)
-    created_at: datetime
 
 
 _REPORT = (
@@ -69,15 +61,4 @@ def report_for_feedback(conn: Connection, report_id: int) -> ReportForFeedback |
     )
 
 
-def feedback_for_task(conn: Connection, task_id: int) -> list[FeedbackRecord]:
-    """Every rating of the task (one per report rated), oldest first. Callers decide who
-    may see it (the task page, through the visibility rule)."""
-    rows = conn.execute(
-        select(feedback.c.report_id, feedback.c.rating, feedback.c.comment, feedback.c.created_at)
-        .where(feedback.c.task_id == task_id)
-        .order_by(feedback.c.created_at, feedback.c.report_id)
-    )
-    return [FeedbackRecord(r.report_id, r.rating, r.comment, r.created_at) for r in rows]
-
-
-__all__ = ["FeedbackRecord", "ReportForFeedback", "feedback_for_task", "report_for_feedback"]
+__all__ = ["ReportForFeedback", "report_for_feedback"]
