@@ -281,7 +281,7 @@ async def test_bad_links_and_forged_posts_change_nothing(aiohttp_client, sqlite_
             assert "<form" not in text and "Fly-tipping" not in text
     # 10 KB in the request line: aiohttp refuses the line itself, before any handler.
     huge = await client.get("/feedback/" + "a" * 10_240)
-    assert huge.status in (400, 414)
+    assert huge.status == 400
 
     expired = make_token(_key(), report_id, datetime.now(UTC) - timedelta(seconds=1))
     for method in ("GET", "POST"):
