@@ -360,7 +360,8 @@ async def test_the_tab_pages_can_be_framed_by_teams_only_and_next_stays_on_the_s
     csp = tab.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self' https://teams.microsoft.com" in csp
     assert "script-src 'self';" in csp
-    assert 'src="/static/vendor/teams-js/MicrosoftTeams.min.js' in page
+    assert "connect-src 'self' https://res.cdn.office.net;" in csp  # the Teams library's
+    assert 'data-teams-js="/static/vendor/teams-js/MicrosoftTeams.min.js' in page
     assert 'src="/static/tab.js' in page
     assert 'data-next="/map?ward=Northgate"' in page
     assert "<script>" not in page  # no inline script
@@ -379,6 +380,7 @@ async def test_the_tab_pages_can_be_framed_by_teams_only_and_next_stays_on_the_s
     text = await script.text()
     for call in (
         "microsoftTeams.app.initialize()",
+        'getAttribute("data-teams-js")',
         "microsoftTeams.authentication.getAuthToken()",
         "microsoftTeams.pages.config.registerOnSaveHandler",
         "microsoftTeams.pages.config.setConfig",

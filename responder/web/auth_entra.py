@@ -25,6 +25,7 @@ import base64
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -182,6 +183,12 @@ async def start(request: web.Request) -> web.StreamResponse:
     challenge = client.create_code_challenge(verifier, "S256")
     state = secrets.token_urlsafe(24)
     nonce = secrets.token_urlsafe(24)
+    if not meta.authorization_endpoint.startswith("https://") and not os.environ.get(
+        "OAUTHLIB_INSECURE_TRANSPORT"
+    ):
+        # Only a test's issuer (RESPONDER_WEB_AUTHORITY, refused in production) can be http.
+        log.warning("sign-in: the issuer's authorization endpoint is not https")
+        return _unavailable(request, target)
     url = client.prepare_request_uri(
         meta.authorization_endpoint,
         redirect_uri=config.redirect_uri,

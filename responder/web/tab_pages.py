@@ -1,9 +1,9 @@
 """The Teams tab's own pages (scripts in ``static/tab.js``; no inline script: CSP).
 
 - ``GET /tab?next=/tasks``: the content page of the personal tab and of a configured team
-  tab. It loads the Teams JavaScript library, gets the user's SSO token, posts it to
-  ``/auth/teams`` and goes on to ``next``; if that fails it says so, with a link to sign in
-  in a new window.
+  tab. Inside a Teams host it loads the Teams JavaScript library, gets the user's SSO
+  token, posts it to ``/auth/teams`` and goes on to ``next``; if that fails (or the page is
+  not in Teams) it says so, with a link to sign in in a new window.
 - ``GET /tab/config``: the team tab's configuration page: what the tab shows (the task
   list, the map, performance, or a ward's view), saved with
   ``microsoftTeams.pages.config.setConfig``.
@@ -19,12 +19,19 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from responder.web.access import safe_next
-from responder.web.render import page
+from responder.web.render import CSP, page
 
 if TYPE_CHECKING:
     from responder.web.routes import WebContext
 
 tab_context_key = web.AppKey("tab_context", dict)
+
+# Inside Teams the Teams library fetches the current list of Teams' hosts from Microsoft's
+# CDN (it falls back to a built-in list without it): the one address these two pages may
+# connect to beyond this site.
+TEAMS_CDN = "https://res.cdn.office.net"
+TAB_CSP = CSP.replace("connect-src 'self';", f"connect-src 'self' {TEAMS_CDN};", 1)
+assert TAB_CSP != CSP, "render.CSP no longer has connect-src 'self'"
 
 
 def setup(app: web.Application, ctx: WebContext) -> None:
@@ -38,13 +45,17 @@ def setup(app: web.Application, ctx: WebContext) -> None:
 
 async def tab(request: web.Request) -> web.StreamResponse:
     target = safe_next(request.query.get("next"))
-    return page(request, "tab/tab.html", {"next": target})
+    response = page(request, "tab/tab.html", {"next": target})
+    response.headers["Content-Security-Policy"] = TAB_CSP
+    return response
 
 
 async def tab_config(request: web.Request) -> web.StreamResponse:
     context = request.app[tab_context_key]
-    return page(
+    response = page(
         request,
         "tab/config.html",
         {"public_url": context["public_url"], "wards": context["wards"]},
     )
+    response.headers["Content-Security-Policy"] = TAB_CSP
+    return response
