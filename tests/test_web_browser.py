@@ -282,6 +282,16 @@ async def map_page(
         await page.locator(".leaflet-tile-loaded").count() > 0,
         "no map tile loaded through /tiles/",
     )
+    # A marker opens a popup linking to its task (a cluster first zooms in to its markers).
+    single = page.locator(".leaflet-marker-icon:not(.marker-cluster)")
+    if await single.count() == 0:
+        await page.locator(".marker-cluster").first.click()
+        await single.first.wait_for(timeout=5000)
+    await single.first.click()
+    popup_link = page.locator(".leaflet-popup-content a")
+    await popup_link.first.wait_for(timeout=5000)
+    href = await popup_link.first.get_attribute("href") or ""
+    assert href.rsplit("/", 1)[-1] in expected, href
     # The tiles came from the council file's tile service, through Responder's proxy.
     audit.expect(f"/map ({role})", bool(tiles), "the tile service was never asked for a tile")
     await audit.check(v, f"/map ({role})", settle=markers_drawn)
@@ -325,6 +335,16 @@ async def test_task_page_reassign_performance_and_ward(browser, site: Site):
         await audit.check(manager, "/performance (manager)")
     finally:
         await manager.close()
+
+    officer = await as_role(browser, site, "officer")
+    try:
+        mine = site.tasks["Northgate"][0]  # bob's, by least-loaded routing in sc-north
+        assert mine["assignee"] == "bob"
+        await goto(officer, f"/tasks/{mine['reference']}")
+        assert await officer.page.get_by_role("button", name="Accept").count() == 1
+        await audit.check(officer, f"/tasks/{mine['reference']} (officer)")
+    finally:
+        await officer.close()
 
     councillor = await as_role(browser, site, "councillor")
     try:
