@@ -63,7 +63,10 @@ async def json_errors(
             slug,
             _MESSAGES.get(exc.status, exc.reason),
             headers={
-                k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
+                k: v
+                for k, v in exc.headers.items()
+                # HX-Redirect: an htmx request whose session ended goes to sign in, whole page.
+                if k.lower() in ("allow", "www-authenticate", "hx-redirect")
             },
         )
     except Exception as exc:
