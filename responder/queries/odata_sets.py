@@ -364,19 +364,23 @@ def read_page(
     clauses = [*entity_set.where, *where]
     columns = {p.name: p.expr.label(p.name) for p in selected}
     columns.setdefault(key.name, key.expr.label(key.name))
-    statement = select(*columns.values())
+    ordering = [
+        *(o.prop.expr.desc() if o.descending else o.prop.expr.asc() for o in order),
+        key.expr.asc(),
+    ]
+    # The page's keys first (only what the filter and order need), then the columns for
+    # those keys: the correlated sub-selects (accepted time, rating) run for a page's rows,
+    # never for every row the filter matches.
+    keys = select(key.expr).correlate(None)  # its own FROM, not the outer query's
     if clauses:
-        statement = statement.where(and_(*clauses))
-    if order:
-        statement = statement.order_by(
-            *(o.prop.expr.desc() if o.descending else o.prop.expr.asc() for o in order),
-            key.expr.asc(),
-        ).offset(offset or None)
-    else:
-        if after is not None:
-            statement = statement.where(key.expr > after)
-        statement = statement.order_by(key.expr.asc()).offset(offset or None)
-    rows = [dict(r._mapping) for r in conn.execute(statement.limit(limit))]
+        keys = keys.where(and_(*clauses))
+    if after is not None and not order:
+        keys = keys.where(key.expr > after)
+    keys = keys.order_by(*ordering).offset(offset or None).limit(limit)
+    statement = (
+        select(*columns.values()).where(key.expr.in_(keys.scalar_subquery())).order_by(*ordering)
+    )
+    rows = [dict(r._mapping) for r in conn.execute(statement)]
     if entity_set.shape is not None:
         rows = [entity_set.shape(r) for r in rows]
     total = None
