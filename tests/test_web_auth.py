@@ -229,6 +229,17 @@ async def test_entra_refusals_set_no_session(client, entra, aiohttp_client, tmp_
     # A callback whose state is not the flow's.
     back = await begin(client, entra)
     await refused(client, back.replace("state=", "state=x"), 400, "not for the sign-in")
+    # A callback without its code, or with one no issuer sends (oversized); a refusal ends
+    # the flow, so each starts one of its own.
+    for query, words in (
+        ("", "no sign-in code"),
+        (f"&code={'c' * 5000}", "no sign-in code"),
+    ):
+        state = parse_qs(urlsplit(await begin(client, entra)).query)["state"][0]
+        await refused(client, f"/auth/callback?state={state}{query}", 400, words)
+    await begin(client, entra)
+    await refused(client, f"/auth/callback?code=x&state={'s' * 5000}", 400, "not for the sign")
+    back = await begin(client, entra)
     # No flow cookie at all (another browser, or cookies cleared).
     client.session.cookie_jar.clear()
     await refused(client, back, 400, "Your sign-in has expired")
