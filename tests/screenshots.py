@@ -32,10 +32,13 @@ from browser_support import (
     visitor,
 )
 
+# Pages whose query makes a state of its own, named for it (else the path names the picture).
+STATES = {"/tasks?ward=Northgate&created_from=not-a-date": "tasks_filter-error"}
+
 
 def shot_name(path: str, role: str, width: int) -> str:
-    """``/tasks/RSP-1001?x=1`` as manager at 390 -> ``tasks_RSP-1001__manager__390.png``."""
-    stem = path.split("?", 1)[0].strip("/").replace("/", "_") or "home"
+    """``/tasks/RSP-1001`` as manager at 390 -> ``tasks_RSP-1001__manager__390.png``."""
+    stem = STATES.get(path) or path.split("?", 1)[0].strip("/").replace("/", "_") or "home"
     stem = re.sub(r"[^A-Za-z0-9_.-]", "-", stem)
     return f"{stem}__{role}__{width}.png"
 
@@ -45,11 +48,19 @@ def pages_for(site: Site) -> dict[str, list[str]]:
     north = site.reference("Northgate", 0)
     south = site.reference("Southmere", 0)
     return {
-        "anonymous": ["/auth/sign-in", "/auth/signed-out"],
-        "manager": ["/tasks", "/map", f"/tasks/{north}", f"/tasks/{south}", "/performance"],
-        "officer": ["/tasks", "/map", f"/tasks/{north}"],
-        "councillor": ["/tasks", "/map", f"/tasks/{north}", "/wards/Northgate"],
-        "councillor-south": ["/tasks", "/wards/Southmere", f"/tasks/{south}"],
+        "anonymous": ["/auth/sign-in", "/auth/signed-out", "/tab", "/tab/config"],
+        "manager": [
+            "/tasks",
+            "/tasks?ward=Northgate&created_from=not-a-date",
+            "/map",
+            f"/tasks/{north}",
+            f"/tasks/{south}",
+            "/performance",
+            "/tasks/RSP-999999",
+        ],
+        "officer": ["/tasks", "/map", f"/tasks/{north}", "/performance"],
+        "councillor": ["/tasks", "/map", f"/tasks/{north}", "/wards/Northgate", "/performance"],
+        "councillor-south": ["/tasks", "/map", "/wards/Southmere", f"/tasks/{south}"],
     }
 
 
