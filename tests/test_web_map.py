@@ -168,8 +168,16 @@ async def test_map_page_data_and_wards_for_each_role(map_client, clock):
     lat, lon = place("Northgate", 0)
     assert feature["geometry"]["coordinates"] == [lon, lat]  # GeoJSON: lon, lat
     props = feature["properties"]
-    assert props["url"] == f"/tasks/{refs['Northgate']}" and props["priority"] == "urgent"
-    assert props["overdue"] is False and props["type_name"].startswith("Discarded needles")
+    assert props == {
+        "reference": refs["Northgate"],
+        "type": "needles",
+        "priority": "urgent",
+        "status": props["status"],
+        "overdue": False,
+    }
+    assert data["words"]["types"]["needles"].startswith("Discarded needles")
+    assert data["words"]["priorities"]["urgent"] == "Urgent priority"
+    assert data["words"]["statuses"][props["status"]]
     clock.now += timedelta(hours=5)  # urgent: due in 4 hours
     data = await (await client.get("/map/data?overdue=1")).json()
     assert {f["properties"]["overdue"] for f in data["features"]} == {True}

@@ -89,10 +89,8 @@ class MapPoint:
     lat: float
     lon: float
     type: str
-    type_name: str
     priority: str
     status: str
-    due_at: datetime
     overdue: bool
 
 
@@ -397,6 +395,11 @@ def map_points(
 ) -> MapPoints:
     """Every task the filter asks for as points, up to ``cap`` (the first by its sort);
     the cursor and page size do not apply."""
+    # Overdue worked out in SQL: 5,000 due times are not read into datetimes for it.
+    overdue = case(
+        (and_(tasks.c.status.in_(sorted(_OPEN)), tasks.c.due_at < now), literal(1)),
+        else_=literal(0),
+    ).label("overdue")
     columns = (
         tasks.c.id,
         tasks.c.lat,
@@ -404,27 +407,36 @@ def map_points(
         tasks.c.type,
         tasks.c.priority,
         tasks.c.status,
-        tasks.c.due_at,
+        overdue,
     )
-    statement = _narrowed(domain, scope, task_filter, now, columns, cap + 1, keyset=False)
-    rows: Sequence = conn.execute(statement).all()
-    council = domain.council
-    prefix = domain.prefix
-    points = []
-    for r in rows[:cap]:
-        task_type = council.task_type(r.type)
-        points.append(
-            MapPoint(
-                id=r.id,
-                reference=format_reference(prefix, r.id),
-                lat=r.lat,
-                lon=r.lon,
-                type=r.type,
-                type_name=task_type.name if task_type else r.type,
-                priority=r.priority,
-                status=r.status,
-                due_at=r.due_at,
-                overdue=_is_overdue(r.status, r.due_at, now),
-            )
+    if task_filter.sort in ("created", "-created", "updated", "-updated"):
+        # By creation or change: each part of the scope read in that order through
+        # (team, created_at) and the like, rather than every visible task sorted.
+        statement = _narrowed(domain, scope, task_filter, now, columns, cap + 1, keyset=False)
+    else:
+        # By due time or priority, one statement: the arms would each read ``cap`` rows
+        # (a manager of two teams: 16 arms, 33,000 ids to merge over a million tasks), and
+        # PostgreSQL's parallel bitmap scan of the visible open tasks measured faster
+        # (SQLite: about the same).
+        statement = (
+            select(*columns)
+            .where(and_(*conditions(domain, scope, task_filter, now)))
+            .order_by(*_order(domain, task_filter.sort))
+            .limit(cap + 1)
         )
-    return MapPoints(tuple(points), len(rows) > cap)
+    rows: Sequence = conn.execute(statement).all()
+    prefix = domain.prefix
+    points = tuple(
+        MapPoint(
+            task_id,
+            format_reference(prefix, task_id),
+            lat,
+            lon,
+            type_,
+            priority,
+            status,
+            bool(overdue),
+        )
+        for task_id, lat, lon, type_, priority, status, overdue in rows[:cap]
+    )
+    return MapPoints(points, len(rows) > cap)

@@ -15,6 +15,7 @@ attributes (the ward page uses it too); see the top of that file.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -24,7 +25,7 @@ from shapely.geometry import mapping
 from responder.config.model import Council
 from responder.domain.task_filter import MAX_QUERY, TaskFilter
 from responder.domain.vocabulary import STATUS_WORDS, priority_words
-from responder.queries.task_list import MAP_CAP, MapPoint, map_points
+from responder.queries.task_list import MAP_CAP, MapPoints, list_tasks, map_points
 from responder.web import clock_key, db_key, domain_key, error_response
 from responder.web.access import require_viewer
 from responder.web.render import error_page, page
@@ -34,8 +35,8 @@ from responder.web.tasks_list import (
     form_values,
     problem_context,
     read_filter,
+    row_view,
     too_long,
-    when,
 )
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 # Ward boundaries are drawn at street scale: 0.0001 degrees is about 7-11 m.
 SIMPLIFY_DEGREES = 0.0001
 COORDINATE_DECIMALS = 5
-LISTED_BELOW = 500  # rows in the list below the map; the task list has the rest
+LISTED_BELOW = 200  # rows in the list below the map; the task list has the rest
 TILES_PATH = "/tiles/{z}/{x}/{y}.png"
 wards_geojson_key = web.AppKey("wards_geojson", dict)
 
@@ -74,26 +75,45 @@ def ward_features(council: Council) -> dict[str, dict[str, Any]]:
     return features
 
 
-def point_feature(point: MapPoint, council: Council) -> dict[str, Any]:
-    due = when(point.due_at, council)
-    return {
-        "type": "Feature",
-        "id": point.reference,
-        "geometry": {"type": "Point", "coordinates": [point.lon, point.lat]},
-        "properties": {
-            "reference": point.reference,
-            "url": f"/tasks/{point.reference}",
-            "type": point.type,
-            "type_name": point.type_name,
-            "priority": point.priority,
-            "priority_words": priority_words(point.priority),
-            "status": point.status,
-            "status_words": STATUS_WORDS.get(point.status, point.status),
-            "due_at": point.due_at.isoformat(),
-            "due": due["text"] if due else None,
-            "overdue": point.overdue,
-        },
+def feature_collection(points: MapPoints, council: Council) -> bytes:
+    """The points as a GeoJSON FeatureCollection. Each feature carries only codes (its
+    reference, type, priority, status, and whether it is overdue); the words for the codes
+    come once, under ``words``. Up to 5,000 features make one answer, so each is written
+    out directly (every string through ``json.dumps`` once per distinct value)."""
+    quoted: dict[str, str] = {}
+
+    def q(value: str) -> str:
+        text = quoted.get(value)
+        if text is None:
+            text = quoted[value] = json.dumps(value, ensure_ascii=False)
+        return text
+
+    features = ",".join(
+        '{{"type":"Feature","geometry":{{"type":"Point","coordinates":[{!r},{!r}]}},'
+        '"properties":{{"reference":{},"type":{},"priority":{},"status":{},"overdue":{}}}}}'.format(
+            float(p.lon),
+            float(p.lat),
+            q(p.reference),
+            q(p.type),
+            q(p.priority),
+            q(p.status),
+            "true" if p.overdue else "false",
+        )
+        for p in points.points
+    )
+    words = {
+        "types": {t.code: t.name for t in council.file.task_types},
+        "priorities": {p: priority_words(p) for p in council.priority_names},
+        "statuses": dict(STATUS_WORDS),
     }
+    head = (
+        '{"type":"FeatureCollection","capped":'
+        + ("true" if points.capped else "false")
+        + f',"cap":{MAP_CAP},"words":'
+        + json.dumps(words, separators=(",", ":"), ensure_ascii=False)
+        + ',"features":['
+    )
+    return (head + features + "]}").encode()
 
 
 def map_settings(council: Council, task_filter: TaskFilter | None) -> dict[str, Any]:
@@ -130,8 +150,7 @@ async def map_page(request: web.Request) -> web.StreamResponse:
         "form": form_values(request),
         "problems": [],
         "rows": [],
-        "capped": False,
-        "more": 0,
+        "more": False,
         "map": map_settings(council, None),
     }
     task_filter = read_filter(request, council)
@@ -139,41 +158,22 @@ async def map_page(request: web.Request) -> web.StreamResponse:
         context["problems"] = problem_context(task_filter)
         return page(request, "map/page.html", context, status=400)
     now = request.app[clock_key]()
-    scope, f = viewer.scope, task_filter
-    points = await request.app[db_key].query(
-        lambda conn: map_points(conn, domain, scope, f, now, MAP_CAP)
+    scope = viewer.scope
+    # The list below the map: the first page of the same selection (the task list has
+    # the rest), as the work list shows it.
+    first = replace(task_filter, after=None, limit=LISTED_BELOW)
+    listed = await request.app[db_key].query(
+        lambda conn: list_tasks(conn, domain, scope, first, now)
     )
-    rows = []
-    for p in points.points[:LISTED_BELOW]:
-        rows.append(
-            {
-                "reference": p.reference,
-                "type": p.type_name,
-                "priority_words": priority_words(p.priority),
-                "priority_class": p.priority if p.priority in ("urgent", "high") else "",
-                "status": STATUS_WORDS.get(p.status, p.status),
-                "due": when(p.due_at, council),
-                "overdue": p.overdue,
-            }
-        )
+    rows = [row_view(r, council) for r in listed.rows]
     context.update(
         rows=rows,
-        capped=points.capped,
-        more=max(0, len(points.points) - LISTED_BELOW),
-        total=len(points.points),
-        map=map_settings(council, f),
+        more=listed.next_cursor is not None,
+        map=map_settings(council, task_filter),
         cap=MAP_CAP,
+        listed=LISTED_BELOW,
     )
     return page(request, "map/page.html", context)
-
-
-def _json(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
-    )
 
 
 async def map_data(request: web.Request) -> web.StreamResponse:
@@ -198,13 +198,10 @@ async def map_data(request: web.Request) -> web.StreamResponse:
     points = await request.app[db_key].query(
         lambda conn: map_points(conn, domain, scope, f, now, MAP_CAP)
     )
-    return _json(
-        {
-            "type": "FeatureCollection",
-            "features": [point_feature(p, council) for p in points.points],
-            "capped": points.capped,
-            "cap": MAP_CAP,
-        }
+    return web.Response(
+        body=feature_collection(points, council),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )
 
 

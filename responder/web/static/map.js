@@ -3,9 +3,10 @@
  *
  * Data attributes (all read from the element; nothing else is needed on the page):
  *   data-src          URL of the tasks as GeoJSON points (e.g. "/map/data?ward=Northgate"):
- *                     a FeatureCollection whose features' properties carry reference, url,
- *                     type_name, priority, priority_words, status_words, due, overdue;
- *                     "capped": true when the server left tasks out.
+ *                     a FeatureCollection whose features' properties carry reference,
+ *                     type, priority, status (codes) and overdue; "words" gives the words
+ *                     for the codes ({types, priorities, statuses}); "capped": true when
+ *                     the server left tasks out.
  *   data-wards        URL of ward boundaries as GeoJSON (e.g. "/map/wards.geojson?ward=X");
  *                     optional. The map fits these boundaries (or the points without them).
  *   data-tiles        tile URL template with {z}, {x}, {y} (Responder's proxy:
@@ -75,6 +76,24 @@
     });
   }
 
+  // The feature's codes with their words (the answer's "words"), and its page.
+  function describe(raw, words) {
+    function word(group, code) {
+      var table = words[group] || {};
+      return Object.prototype.hasOwnProperty.call(table, code) ? table[code] : code;
+    }
+    return {
+      reference: String(raw.reference || ""),
+      url: "/tasks/" + encodeURIComponent(String(raw.reference || "")),
+      type: raw.type,
+      type_name: word("types", raw.type),
+      priority: raw.priority,
+      priority_words: word("priorities", raw.priority),
+      status_words: word("statuses", raw.status),
+      overdue: raw.overdue === true,
+    };
+  }
+
   function markerLabel(props) {
     return (
       (props.reference || "Task") +
@@ -89,16 +108,14 @@
   function popupContent(props) {
     var box = element("div", "responder-popup");
     var link = element("a", null, props.reference || "Open the task");
-    link.href = String(props.url || "").indexOf("/tasks/") === 0 ? props.url : "/tasks";
+    link.href = props.url;
     var title = element("p", "responder-popup__title");
     title.appendChild(link);
     box.appendChild(title);
     box.appendChild(element("p", null, props.type_name || props.type || ""));
     var line = element("p", null, (props.priority_words || "") + " · " + (props.status_words || ""));
     box.appendChild(line);
-    if (props.due) {
-      box.appendChild(element("p", null, (props.overdue ? "Overdue: was due " : "Due ") + props.due));
-    }
+    if (props.overdue) box.appendChild(element("p", "responder-popup__overdue", "Overdue"));
     return box;
   }
 
@@ -181,11 +198,12 @@
       .then(function (results) {
         var data = results[0] || {};
         var features = Array.isArray(data.features) ? data.features : [];
+        var words = data.words || {};
         var markers = [];
         features.forEach(function (feature) {
           var coords = feature && feature.geometry && feature.geometry.coordinates;
           if (!coords || coords.length < 2) return;
-          var props = feature.properties || {};
+          var props = describe(feature.properties || {}, words);
           var marker = L.marker([coords[1], coords[0]], {
             icon: markerIcon(props),
             title: markerLabel(props),
