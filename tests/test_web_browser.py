@@ -35,7 +35,7 @@ from browser_support import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TASK_LINK = 'main a[href^="/tasks/RSP-"]'
-# Whether the focused element shows it: an outline, a box shadow or a changed background.
+# Whether the focused element shows it: an outline or a box shadow (app.css draws both).
 FOCUS_VISIBLE = """() => {
   const el = document.activeElement, style = getComputedStyle(el);
   const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
