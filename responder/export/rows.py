@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from responder.domain.context import Domain
-from responder.domain.reference import format_reference
+from responder.domain.reference import REFERENCE_OFFSET, format_reference
 
 CSV_HEADER = (
     "reference",
@@ -36,6 +36,7 @@ CSV_HEADER = (
 )
 BOM = "\ufeff".encode()
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(_FORMULA)
 
 
 def local_iso(moment: datetime | None, tz: tzinfo) -> str | None:
@@ -109,29 +110,38 @@ def task_fields(row: Any, names: Names) -> dict[str, Any]:
 
 
 def csv_cells(row: Any, names: Names) -> list[str]:
+    """One CSV row (written for speed: a million of these stream at tens of thousands a
+    second, so no helper calls per cell)."""
     tz = names.tz
-    completed = row.closed_at if row.status == "completed" else None
-    on_time = in_time(row.status, row.closed_at, row.due_at)
+    status = row.status
+    closed = row.closed_at
+    completed = closed if status == "completed" else None
+    accepted = row.accepted_at
+    assignee = row.assignee
+    rating = row.rating
     text = [
-        format_reference(names.prefix, row.id),
+        f"{names.prefix}-{row.id + REFERENCE_OFFSET}",
         names.types.get(row.type, row.type),
         row.priority,
         row.ward,
         names.teams.get(row.team, row.team),
-        (names.people.get(row.assignee) or row.assignee) if row.assignee else "",
+        (names.people.get(assignee) or assignee) if assignee else "",
         row.source,
-        row.status,
-        names.outcome(row.type, row.outcome) or "",
+        status,
+        names.outcome(row.type, row.outcome) or "" if row.outcome else "",
     ]
-    return [
-        *(safe_cell(t) for t in text),
-        local_iso(row.created_at, tz) or "",
-        local_iso(row.accepted_at, tz) or "",
-        local_iso(completed, tz) or "",
-        local_iso(row.due_at, tz) or "",
-        "" if on_time is None else ("yes" if on_time else "no"),
-        f"{float(row.rating):.1f}" if row.rating is not None else "",
-    ]
+    for i, cell in enumerate(text):
+        if cell and cell[0] in _FORMULA_FIRST:
+            text[i] = "'" + cell
+    text += (
+        row.created_at.astimezone(tz).isoformat(timespec="seconds"),
+        accepted.astimezone(tz).isoformat(timespec="seconds") if accepted else "",
+        completed.astimezone(tz).isoformat(timespec="seconds") if completed else "",
+        row.due_at.astimezone(tz).isoformat(timespec="seconds"),
+        ("yes" if completed <= row.due_at else "no") if completed else "",
+        f"{float(rating):.1f}" if rating is not None else "",
+    )
+    return text
 
 
 def csv_text(rows: Iterable[Sequence[str]]) -> bytes:
