@@ -19,7 +19,7 @@ from responder.domain.task_filter import (
     like_pattern,
     parse_filter,
 )
-from responder.domain.visibility import COUNCIL_WIDE, scope_of
+from responder.domain.visibility import COUNCIL_WIDE, Scope, scope_of
 from responder.queries.task_list import list_tasks, map_points
 from responder.web import db_key, domain_key
 
@@ -228,6 +228,12 @@ async def test_pages_stay_whole_while_tasks_arrive_and_stay_in_scope(client, clo
     assert {r.type for r in rows} == {"needles", "graffiti"}  # both urgent (offensive)
     capped = await db.query(lambda conn: map_points(conn, domain, alice, parsed(), clock.now, 4))
     assert capped.capped and len(capped.points) == 4
+    # A read key scoped to a ward (issue 19) sees that ward's tasks, in every order.
+    key = Scope(person_id=None, wards=frozenset({"Southmere"}))
+    for sort in ("due", "-created", "priority"):
+        f = parsed(("status", "all"), ("sort", sort))
+        rows = (await db.query(lambda conn, f=f: list_tasks(conn, domain, key, f, clock.now))).rows
+        assert [r.id for r in rows] == [southmere], sort
     # Someone the council file does not know sees nothing.
     nobody = scope_of(domain.council, None)
     assert not (
