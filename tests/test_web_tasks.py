@@ -54,7 +54,7 @@ async def test_each_role_sees_its_own_work_and_nothing_else(client, clock):
     assert resp.headers["Location"].startswith("/auth/sign-in?next=")
     assert "ward%3DNorthgate" in resp.headers["Location"]
     resp = await client.get("/tasks", headers={"HX-Request": "true"}, allow_redirects=False)
-    assert resp.status == 401
+    assert resp.status == 401 and resp.headers["HX-Redirect"].startswith("/auth/sign-in?")
     assert "RSP-" not in await resp.text()
 
     await sign_in(client, "alice")  # manager of sc-north and sc-south
