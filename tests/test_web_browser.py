@@ -24,6 +24,7 @@ from browser_support import (
     Audit,
     Site,
     Visitor,
+    another_tab,
     axe_missing,
     chromium,
     report,
@@ -312,6 +313,10 @@ async def test_task_page_reassign_performance_and_ward(browser, site: Site):
             assert await page.get_by_role("form", name=form).count() == 1, form
         await audit.check(manager, f"/tasks/{ref} (manager)")
 
+        # A second tab on the same task, left as it is while the first one changes it.
+        stale = await another_tab(manager)
+        await goto(stale, f"/tasks/{ref}")
+
         before = task["assignee"]
         after = "carol" if before == "bob" else "bob"
         name = {"bob": "Bob Warden", "carol": "Carol Warden"}[after]
@@ -329,6 +334,22 @@ async def test_task_page_reassign_performance_and_ward(browser, site: Site):
         # Reloaded, the change is still there: it was written, not only drawn.
         await goto(manager, f"/tasks/{ref}")
         assert name in await officer.inner_text()
+
+        # The other tab's form is now out of date: it changes nothing (409), says so, shows
+        # the task as it is now, and puts focus on what it says.
+        form = stale.page.get_by_role("form", name="Change priority")
+        await form.get_by_label(re.compile("New priority")).select_option("urgent")
+        await form.get_by_role("button", name="Change priority").click()
+        notice = stale.page.locator("#task-panel .notice")
+        await notice.get_by_text("out of date").wait_for(timeout=5000)
+        assert await stale.page.evaluate("() => !!document.activeElement.closest('.notice')")
+        assert name in await stale.page.locator(".task-facts").inner_text()
+        assert "Urgent" not in await stale.page.locator(".task-facts").inner_text()
+        await audit.check(
+            stale,
+            f"/tasks/{ref} after a stale form (manager)",
+            expected_status_url=site.url(f"/tasks/{ref}/act"),
+        )
 
         await goto(manager, "/performance")
         assert await page.locator("main table caption").count() >= 1
