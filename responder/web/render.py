@@ -21,7 +21,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from responder.web.session import CSRF_FIELD, CSRF_HEADER, viewer_of
+from responder.web.session import CSRF_FIELD, CSRF_HEADER, sessions_key, viewer_of
 
 # Where Teams shows a tab from (Microsoft's list for tabs' frame-ancestors): the Teams
 # clients on the web, desktop and mobile, and Microsoft 365 and Outlook, which host Teams
@@ -61,7 +61,9 @@ def setup_templates(app: web.Application, *, static_version: str) -> None:
 def _common(request: web.Request) -> dict[str, Any]:
     """What every template may use (the layout's navigation and forms need it)."""
     viewer = viewer_of(request)
+    sessions = request.app.get(sessions_key)
     return {
+        "council_name": sessions.council.info.name if sessions is not None else "",
         "viewer": viewer,
         "csrf": viewer.csrf if viewer is not None else "",
         "path": request.path,

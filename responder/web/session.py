@@ -127,7 +127,7 @@ class Sessions:
 sessions_key = web.AppKey("sessions", Sessions)
 # RESPONDER_SECRET_KEY, or in development this process's own: derive_key(it, purpose).
 secret_key = web.AppKey("secret_key", str)
-VIEWER = "responder.viewer"
+VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer")
 
 
 def viewer_of(request: web.Request) -> Viewer | None:
