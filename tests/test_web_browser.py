@@ -243,6 +243,16 @@ async def test_work_list_filters_and_map_for_each_role(browser, site: Site):
         await goto(officer, "/tasks")
         assert site.reference("Northgate", 0) in await task_refs(officer.page)
         await audit.check(officer, "/tasks (officer)")
+
+        # The session ends while the page is open: the next htmx update sends the whole
+        # page to sign in (HX-Redirect), and back to the list afterwards.
+        await officer.context.clear_cookies()
+        await officer.page.get_by_role("button", name="Apply filters").click()
+        await officer.page.wait_for_url(re.compile(r"/auth/sign-in\?next="))
+        assert parse_qs(urlsplit(officer.page.url).query)["next"][0].startswith("/tasks")
+        # Chromium logs the htmx request's 401; nothing else may go wrong.
+        left = [e for e in await officer.watch.take() if "status of 401" not in e]
+        assert not left, left
     finally:
         await officer.close()
     print(audit.timing())
