@@ -395,6 +395,11 @@ async def test_task_page_reassign_performance_and_ward(browser, site: Site):
 
         await ward_map(page)
         await audit.check(councillor, "/wards/Northgate (councillor)", settle=ward_map)
+
+        # Their wards' figures: never another ward's name in the breakdowns.
+        await goto(councillor, "/performance")
+        assert "Southmere" not in await page.locator("main").inner_text()
+        await audit.check(councillor, "/performance (councillor)")
     finally:
         await councillor.close()
     print(audit.timing())
