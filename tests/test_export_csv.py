@@ -108,3 +108,27 @@ async def test_csv_reads_in_batches_none_twice(aiohttp_client, tmp_path, clock, 
     await app[db_key].run(insert_tasks(seed(50, start=1000)))
     found, _, _ = await read_csv(client, "status=all")
     assert [r["reference"] for r in found] == [f"RSP-{i + 1000}" for i in range(1000, 1050)]
+
+
+def test_local_times_by_the_hour_match_datetime_across_clock_changes():
+    # SQLite's UTC text is rewritten by its hour (export/rows.LocalTimes): the same text as
+    # datetime's own conversion, every 7 minutes through both of 2026's clock changes, in
+    # London and in a zone whose offset is not whole hours (which takes the slow path).
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from responder.export.rows import LocalTimes
+
+    for zone in ("Europe/London", "Asia/Kolkata", "America/St_Johns"):
+        tz = ZoneInfo(zone)
+        local = LocalTimes(tz)
+        for start in (
+            datetime(2026, 3, 28, 22, tzinfo=UTC),
+            datetime(2026, 10, 24, 22, tzinfo=UTC),
+        ):
+            for step in range(0, 60 * 24 * 2, 7):
+                moment = start + timedelta(minutes=step, seconds=step % 60)
+                text = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+                expected = moment.astimezone(tz).isoformat(timespec="seconds")
+                assert local.text(text) == expected == local.text(moment), (zone, text)
+    assert LocalTimes(ZoneInfo("Europe/London")).text(None) == ""

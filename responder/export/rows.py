@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from responder.domain.context import Domain
@@ -67,6 +67,7 @@ class Names:
         self.teams = {t.code: t.name for t in council.file.teams}
         self.types = {t.code: t.name for t in council.file.task_types}
         self._council = council
+        self.local = LocalTimes(council.tz)
         self._outcomes: dict[tuple[str, str], str] = {}
 
     def outcome(self, type_code: str, code: str | None) -> str | None:
@@ -109,14 +110,59 @@ def task_fields(row: Any, names: Names) -> dict[str, Any]:
     }
 
 
+def utc(value: datetime | str | None) -> datetime | None:
+    """A time from ``queries.export``: a ``datetime``, or SQLite's UTC text."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value
+
+
+class LocalTimes:
+    """UTC times written in the council's zone, ISO 8601 with its offset, to the second.
+
+    SQLite's text (``2026-07-01 12:34:56.000000``, UTC) is rewritten by its hour: in a zone
+    whose offsets are whole hours (the UK's +00:00 and +01:00) the local time differs from
+    UTC in the date and hour only, and clocks change on the hour, so each UTC hour's local
+    date, hour and offset are worked out once and the minutes and seconds copied. Anything
+    else goes through ``datetime``."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._hours: dict[str, tuple[str, str] | None] = {}
+
+    def text(self, value: datetime | str | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str) and len(value) >= 19 and value[10] in " T":
+            hour = value[:13]
+            head = self._hours[hour] if hour in self._hours else self._hour(hour)
+            if head is not None:
+                return f"{head[0]}{value[13:19]}{head[1]}"
+        moment = utc(value)
+        assert moment is not None
+        return moment.astimezone(self.tz).isoformat(timespec="seconds")
+
+    def _hour(self, hour: str) -> tuple[str, str] | None:
+        try:
+            moment = datetime.fromisoformat(f"{hour[:10]}T{hour[11:13]}:00:00+00:00")
+        except ValueError:
+            head = None
+        else:
+            local = moment.astimezone(self.tz)
+            offset = local.utcoffset()
+            whole = offset is not None and offset.total_seconds() % 3600 == 0
+            head = (local.strftime("%Y-%m-%dT%H"), local.isoformat()[-6:]) if whole else None
+        self._hours[hour] = head
+        return head
+
+
 def csv_cells(row: Any, names: Names) -> list[str]:
     """One CSV row (written for speed: a million of these stream at tens of thousands a
-    second, so no helper calls per cell)."""
-    tz = names.tz
+    second, so no helper calls per cell but the times')."""
+    local = names.local.text
     status = row.status
-    closed = row.closed_at
+    closed, due = row.closed_at, row.due_at
     completed = closed if status == "completed" else None
-    accepted = row.accepted_at
     assignee = row.assignee
     rating = row.rating
     text = [
@@ -133,12 +179,18 @@ def csv_cells(row: Any, names: Names) -> list[str]:
     for i, cell in enumerate(text):
         if cell and cell[0] in _FORMULA_FIRST:
             text[i] = "'" + cell
+    if completed is not None and due is not None:
+        if completed.__class__ is not due.__class__:
+            completed, due = utc(completed), utc(due)
+        on_time = "yes" if completed <= due else "no"
+    else:
+        on_time = ""
     text += (
-        row.created_at.astimezone(tz).isoformat(timespec="seconds"),
-        accepted.astimezone(tz).isoformat(timespec="seconds") if accepted else "",
-        completed.astimezone(tz).isoformat(timespec="seconds") if completed else "",
-        row.due_at.astimezone(tz).isoformat(timespec="seconds"),
-        ("yes" if completed <= row.due_at else "no") if completed else "",
+        local(row.created_at),
+        local(row.accepted_at),
+        local(completed),
+        local(due),
+        on_time,
         f"{float(rating):.1f}" if rating is not None else "",
     )
     return text
