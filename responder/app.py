@@ -95,8 +95,12 @@ def scheduled_jobs(app: web.Application, db: Database, council: Council) -> list
         # Windows on the slot grid: each task crosses each threshold in exactly one window.
         await run_escalations(db, council, slot, since)
 
+    async def statistics(now: datetime, slot: datetime, since: datetime | None) -> None:
+        await db.refresh_statistics()  # the query planner's view of growing tables
+
     return [
         Job("purge", Cron("30 3 * * *", council.tz), purge_contacts),
+        Job("statistics", Cron("45 3 * * *", council.tz), statistics),
         Job("digest", Cron(council.file.digest.schedule, council.tz), digest),
         Job("escalations", Every(60), escalate),
     ]
@@ -210,6 +214,7 @@ def build_app(settings: Settings, *, clock=utc_now) -> web.Application:
     async def database(app: web.Application):
         await upgrade(db)
         await sync_council(db, council, clock())
+        await db.refresh_statistics()
         yield
         await db.dispose()
 

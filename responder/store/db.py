@@ -273,6 +273,18 @@ class Database:
         except Exception as exc:
             raise unreachable(self.url, exc) from exc
 
+    async def refresh_statistics(self) -> None:
+        """SQLite's planner statistics (``ANALYZE``, sampled: about half a second over a
+        million tasks). Without them SQLite guesses every index equally selective and may walk
+        every task of a status rather than fetch fifty by id (a work list page: 1.2 s instead
+        of 2 ms over a million tasks). Run at start-up and daily, as the tables grow.
+        PostgreSQL's autovacuum keeps its own statistics: nothing to do there."""
+        if not self.is_sqlite:
+            return
+        async with self.write(tell=False) as conn:
+            await conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            await conn.exec_driver_sql("ANALYZE")
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
