@@ -22,6 +22,7 @@ from xml.sax.saxutils import quoteattr
 from aiohttp import web
 
 from responder.export.keys import ReadKey, authenticate
+from responder.export.rows import LocalTimes
 from responder.queries.odata_sets import (
     PAGE_SIZE,
     EntitySet,
@@ -194,20 +195,30 @@ def _read_token(text: str, key_type: str) -> dict[str, Any]:
     return data
 
 
-def _value(prop: Prop, value: Any, tz: tzinfo) -> Any:
-    if value is None:
-        return None
-    if prop.edm == "Edm.DateTimeOffset":
-        if isinstance(value, str):  # SQLite's text, where a subquery's type was lost
-            value = datetime.fromisoformat(value)
-        return value.astimezone(tz).isoformat()
-    if prop.edm == "Edm.Boolean":
-        return bool(value)
-    if prop.edm == "Edm.Double":
-        return float(value)
-    if prop.edm in ("Edm.Int64", "Edm.Int32"):
-        return int(value)
-    return value
+def _converters(selected: Sequence[Prop], tz: tzinfo) -> list[tuple[str, Any]]:
+    """Each selected property's name and how its value is written in JSON."""
+    local = LocalTimes(tz)
+
+    def text(value: Any) -> Any:
+        return None if value is None else local.text(value)
+
+    def boolean(value: Any) -> Any:
+        return None if value is None else bool(value)
+
+    def number(value: Any) -> Any:
+        return None if value is None else float(value)
+
+    def whole(value: Any) -> Any:
+        return None if value is None else int(value)
+
+    kinds = {
+        "Edm.DateTimeOffset": text,
+        "Edm.Boolean": boolean,
+        "Edm.Double": number,
+        "Edm.Int64": whole,
+        "Edm.Int32": whole,
+    }
+    return [(p.name, kinds.get(p.edm)) for p in selected]
 
 
 def _options(request: web.Request) -> dict[str, str]:
@@ -310,7 +321,11 @@ async def _collection(
     body: dict[str, Any] = {"@odata.context": context}
     if total is not None:
         body["@odata.count"] = total
-    body["value"] = [{p.name: _value(p, row.get(p.name), tz) for p in selected} for row in rows]
+    converters = _converters(selected, tz)
+    body["value"] = [
+        {name: convert(row.get(name)) if convert else row.get(name) for name, convert in converters}
+        for row in rows
+    ]
     if more and rows:
         next_token = _token({"a": rows[-1][key_prop.name], "s": served + len(rows)})
         kept = [(k, v) for k, v in options.items() if k != "$skiptoken"]

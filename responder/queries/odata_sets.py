@@ -33,6 +33,7 @@ from sqlalchemy import (
     null,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.sql.elements import BindParameter
 
@@ -362,7 +363,14 @@ def read_page(
     keyset; with ``order`` they are in that order, then the key, from ``offset``."""
     key = entity_set.by_name[entity_set.key]
     clauses = [*entity_set.where, *where]
-    columns = {p.name: p.expr.label(p.name) for p in selected}
+    # On SQLite times are read as its UTC text (export.rows.LocalTimes writes them).
+    raw = conn.dialect.name == "sqlite"
+    columns = {
+        p.name: (
+            type_coerce(p.expr, String) if raw and p.edm == "Edm.DateTimeOffset" else p.expr
+        ).label(p.name)
+        for p in selected
+    }
     columns.setdefault(key.name, key.expr.label(key.name))
     ordering = [
         *(o.prop.expr.desc() if o.descending else o.prop.expr.asc() for o in order),
