@@ -219,8 +219,12 @@ def read_performance(
     ):
         tally.add_completed(row[0], row[1], row[2], row[3], int(row[4]), int(row[5]))
 
-    # 4. Residents' ratings given in the period, by the team that did the work.
-    src = _source(scope, [tasks.c.id, tasks.c.team], narrowing)
+    # 4. Residents' ratings given in the period, by the team that did the work: from the
+    # period's ratings (few) to their tasks, never every visible task to their ratings.
+    rated = select(feedback.c.task_id).where(
+        feedback.c.created_at >= period.start, feedback.c.created_at < period.end
+    )
+    src = _source(scope, [tasks.c.id, tasks.c.team], [tasks.c.id.in_(rated), *narrowing])
     ratings: dict[str, Rating] = {}
     total = Rating("", "All teams")
     for team, count, summed in conn.execute(

@@ -127,9 +127,12 @@ tasks = Table(
     Index(None, "team", "status", "due_at", "id"),
     Index(None, "ward", "status", "due_at", "id"),
     Index(None, "assignee", "status", "due_at", "id"),
-    # The digest: a team's tasks created, and closed, in a period.
+    # The digest and the performance page: a team's (a ward's) tasks created, and closed,
+    # in a period.
     Index(None, "team", "created_at"),
     Index(None, "team", "closed_at"),
+    Index(None, "ward", "created_at"),
+    Index(None, "ward", "closed_at"),
 )
 
 # Append-only audit history: who, when, from what, to what.
@@ -326,7 +329,7 @@ feedback = Table(
     Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("rating", Integer, nullable=False),  # 1 to 5
     Column("comment", Text),
-    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),  # the period's ratings
 )
 
 
