@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -208,8 +207,3 @@ async def test_scopes_and_hostile_queries(aiohttp_client, sqlite_url, tmp_path, 
         assert status == 200, (expression, body)
     status, body, _ = await get(client, "/odata/Tasks?$filter=contains(Ward,'%')")
     assert body["value"] == []
-
-
-def test_schemas_path_is_the_npm_package():
-    assert SCHEMAS.parts[-3:] == ("node_modules", "odata-csdl", "schemas")
-    assert isinstance(SCHEMAS, Path)
