@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,8 +37,12 @@ BACKENDS = ["sqlite"] if PG_URL == "off" else ["sqlite", "postgresql"]
 _pg_created = False
 
 
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 def _server_dsn() -> str:
-    return PG_SERVER.replace("postgresql+asyncpg://", "postgresql://", 1)
+    return _dsn(PG_SERVER)
 
 
 async def create_pg_database() -> None:
@@ -72,6 +77,69 @@ def drop_pg_database() -> None:
 
     asyncio.run(drop())
     _pg_created = False
+
+
+# Migrated templates (conftest's ``database_url``): each process (each xdist worker) runs
+# the current migrations once, on a SQLite file and on its PostgreSQL database, and every
+# test then gets a copy of the result instead of migrating an empty database itself, which
+# was most of the suite's time. The app still runs upgrade() on start and finds the copy at
+# head. tests/test_store.py migrates an empty database (``empty_database_url``) on each
+# backend, so the migrations themselves stay tested.
+
+
+async def _migrate(url: str) -> None:
+    from responder.store import migrate
+    from responder.store.db import Database
+
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+def migrated_sqlite(path: Path) -> Path:
+    """A SQLite file at ``path`` brought to head by the migrations."""
+    asyncio.run(_migrate(f"sqlite:///{path}"))
+    # The last connection closed checkpointed the WAL: the file alone is the database.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+def migrated_postgres() -> str:
+    """SQL that rebuilds this run's database (PG_URL) as the migrations leave an empty one:
+    the migrations are run on it, then pg_dump (the server's own, from the same major
+    version) writes out its public schema and the rows they made (alembic_version's)."""
+    asyncio.run(_rebuild_public())
+    asyncio.run(_migrate(PG_URL))
+    dump = subprocess.run(
+        ["pg_dump", "--schema=public", "--inserts", "--no-owner", "--no-privileges", _dsn(PG_URL)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Lines like \restrict are psql's meta-commands, not SQL for the server.
+    return "\n".join(line for line in dump.stdout.splitlines() if not line.startswith("\\"))
+
+
+async def _rebuild_public(template: str = "CREATE SCHEMA public") -> None:
+    """This run's database (PG_URL, created if need be) with its public schema dropped and
+    made again by ``template``, in one transaction: empty by default."""
+    import asyncpg
+
+    await create_pg_database()
+    conn = await asyncpg.connect(_dsn(PG_URL))
+    try:
+        async with conn.transaction():
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+            await conn.execute(template)
+    finally:
+        await conn.close()
+
+
+def restore_postgres(template: str) -> None:
+    """This run's database as ``migrated_postgres()`` found it after the migrations."""
+    asyncio.run(_rebuild_public(template))
 
 
 def write_council(tmp_path: Path, change: Callable[[dict], None] | None = None) -> Path:

@@ -22,8 +22,8 @@ async def _tables(db: Database) -> set[str]:
         return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
 
 
-async def test_migrations_upgrade_an_empty_database_and_downgrade_again(database_url):
-    db = Database(database_url)
+async def test_migrations_upgrade_an_empty_database_and_downgrade_again(empty_database_url):
+    db = Database(empty_database_url)
     try:
         assert await migrate.current(db) is None
         await migrate.upgrade(db)
@@ -39,12 +39,12 @@ async def test_migrations_upgrade_an_empty_database_and_downgrade_again(database
         await db.dispose()
 
 
-async def test_migration_matches_the_models(database_url):
+async def test_migration_matches_the_models(empty_database_url):
     """The migration creates exactly what schema.py declares (no drift)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    db = Database(database_url)
+    db = Database(empty_database_url)
     try:
         await migrate.upgrade(db)
         async with db.engine.connect() as conn:
