@@ -194,6 +194,14 @@ async def test_work_list_filters_and_map_for_each_role(browser, site: Site):
         # Filters through the form (htmx swaps the results in; the page is not reloaded,
         # as a mark left on window shows, and the address follows the filters).
         await page.evaluate("() => { window.__stayed = true; }")
+        # On a phone the form folds behind a button (it would fill the first screen),
+        # open by itself once a filter is in use.
+        toggle = page.get_by_role("button", name="Show filters")
+        assert await toggle.get_attribute("aria-expanded") == "false"
+        assert not await page.get_by_label("Ward", exact=True).is_visible()
+        await toggle.click()
+        shown_toggle = page.get_by_role("button", name="Hide filters")
+        assert await shown_toggle.get_attribute("aria-expanded") == "true"
         await page.get_by_label("Ward", exact=True).select_option("Northgate")
         await page.get_by_role("button", name="Apply filters").click()
         await page.wait_for_url(re.compile(r"ward=Northgate"))
@@ -247,6 +255,7 @@ async def test_work_list_filters_and_map_for_each_role(browser, site: Site):
         # The session ends while the page is open: the next htmx update sends the whole
         # page to sign in (HX-Redirect), and back to the list afterwards.
         await officer.context.clear_cookies()
+        await officer.page.get_by_role("button", name="Show filters").click()
         await officer.page.get_by_role("button", name="Apply filters").click()
         await officer.page.wait_for_url(re.compile(r"/auth/sign-in\?next="))
         assert parse_qs(urlsplit(officer.page.url).query)["next"][0].startswith("/tasks")

@@ -14,4 +14,37 @@
       summary.focus();
     }
   });
+
+  // Phones: the filter form would fill the whole first screen, so it folds behind a
+  // button, open when a filter is in use (or an error shown). Wider screens: always open.
+  var form = document.querySelector("form.filters");
+  var heading = form && form.querySelector(".filters__heading");
+  if (heading && window.matchMedia("(max-width: 40rem)").matches) {
+    var panel = document.createElement("div");
+    panel.id = "filters-panel";
+    while (heading.nextSibling) {
+      panel.appendChild(heading.nextSibling);
+    }
+    var toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "button button--secondary filters__toggle";
+    toggle.setAttribute("aria-controls", panel.id);
+    var inUse = false;
+    new URLSearchParams(window.location.search).forEach(function (value, name) {
+      if (value && name !== "in" && name !== "after") {
+        inUse = true;
+      }
+    });
+    var show = function (open) {
+      panel.hidden = !open;
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      toggle.textContent = open ? "Hide filters" : "Show filters";
+    };
+    heading.insertAdjacentElement("afterend", toggle);
+    form.appendChild(panel);
+    show(inUse || document.querySelector(".error-summary") !== null);
+    toggle.addEventListener("click", function () {
+      show(panel.hidden);
+    });
+  }
 })();
