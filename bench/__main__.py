@@ -3,7 +3,8 @@
     python -m bench [--quick] [--skip NAME ...]
 
 Runs ``bench.intake``, ``bench.teams``, ``bench.notify``, ``bench.councillor``,
-``bench.digest``, ``bench.open311``, ``bench.export``, ``bench.fuzz``, ``bench.fuzz_cards``
+``bench.digest``, ``bench.open311``, ``bench.web``, ``bench.export``, ``bench.fuzz``,
+``bench.fuzz_cards``
 (each if present) and
 ``bench.resilience`` one after another, each as its own process (``--quick`` passed on),
 each writing its JSON into a fresh ``bench/results/run/`` directory and its output to
@@ -41,6 +42,7 @@ BENCHES = (
     "councillor",
     "digest",
     "open311",
+    "web",
     "export",
     "fuzz",
     "fuzz_cards",
@@ -52,6 +54,7 @@ TIMEOUT_S = {
     "councillor": 900,
     "digest": 600,
     "open311": 900,
+    "web": 900,
     "export": 1200,
     "fuzz_cards": 1500,
     "resilience": 900,
@@ -74,6 +77,9 @@ KEYS = (
     "digest_100k_ms",
     "open311_post_ratio",
     "open311_updates_p99_ms",
+    "web_list_p95_ms",
+    "web_map_p95_ms",
+    "web_task_p95_ms",
     "csv_rows_per_s",
     "csv_peak_rss_mb",
     "odata_page_p95_ms",
@@ -289,6 +295,44 @@ def open311_rows(o: dict[str, Any] | None) -> list[Row]:
     ]
 
 
+def web_rows(w: dict[str, Any] | None) -> list[Row]:
+    """bench.web (issue 18): a manager's work list and map data over a million tasks, and
+    task pages, each beside a bare aiohttp handler answering the same bytes."""
+    tasks = dig(w, "tasks")
+    size = f"{tasks:,} tasks" if tasks else "bench/web.py absent or failed"
+
+    def base(kind: str) -> str:
+        p95 = dig(w, "figures", kind, "baseline", "p95_ms")
+        return f"bare handler p95 {p95} ms" if p95 is not None else "-"
+
+    return [
+        Row(
+            "web_list_p95_ms",
+            "<= 150",
+            lambda v: v <= 150,
+            dig(w, "web_list_p95_ms"),
+            base("list"),
+            f"/tasks as a manager, 7 views, {size}",
+        ),
+        Row(
+            "web_map_p95_ms",
+            "<= 150",
+            lambda v: v <= 150,
+            dig(w, "web_map_p95_ms"),
+            base("map"),
+            f"/map/data (up to 5,000 markers), {size}",
+        ),
+        Row(
+            "web_task_p95_ms",
+            "<= 50",
+            lambda v: v <= 50,
+            dig(w, "web_task_p95_ms"),
+            base("task"),
+            "/tasks/{reference}, tasks drawn at random",
+        ),
+    ]
+
+
 def export_rows(e: dict[str, Any] | None) -> list[Row]:
     """bench.export (issue 19): the CSV export of every task beside a bare SELECT ->
     csv.writer, its server's peak RSS, and an OData page of 1,000 rows beside a bare
@@ -298,6 +342,9 @@ def export_rows(e: dict[str, Any] | None) -> list[Row]:
     size = f"{tasks:,} tasks" if tasks else "bench/export.py absent or failed"
     return [
         Row(
+            "web_list_p95_ms",
+            "web_map_p95_ms",
+            "web_task_p95_ms",
             "csv_rows_per_s",
             ">= 50000",
             lambda v: v >= 50_000,
@@ -435,6 +482,7 @@ def figures(
             digest_note,
         ),
         *open311_rows(d.get("open311")),
+        *web_rows(d.get("web")),
         *export_rows(d.get("export")),
         Row(
             "peak_rss_mb",
