@@ -230,6 +230,10 @@ async def test_two_runs_at_once_have_a_database_each(tmp_path):
             str(PYTEST),
             "-p",
             "no:cacheprovider",
+            # One process a run, as a run without xdist (each xdist worker is a process with
+            # a database of its own just the same): no workers to start for one test.
+            "-n",
+            "0",
             f"{Path(__file__).relative_to(ROOT)}::test_probe_a_run_of_its_own",
             cwd=ROOT,
             env=_env(RESPONDER_PG_PROBE=f"{me},{other}", RESPONDER_TEST_PG=PG_SERVER),
