@@ -10,14 +10,15 @@ from contextlib import suppress
 from datetime import datetime
 from functools import partial
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from responder.domain.task_filter import MAX_QUERY, Problem, TaskFilter, parse_filter
 from responder.export.keys import ReadKey, authenticate
-from responder.export.rows import BOM, CSV_HEADER, Names, csv_cells, csv_text, task_fields
+from responder.export.rows import BOM, CSV_HEADER, CsvRows, Names, csv_text, task_fields
 from responder.queries import export as export_query
 from responder.queries.export import export_batch, extras, unpaged
 from responder.queries.task_list import list_tasks
@@ -121,25 +122,37 @@ async def get_tasks_csv(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write((BOM if bom else b"") + csv_text([CSV_HEADER]))
 
-    def batch(conn: Connection, after: int) -> Sequence[Row]:
+    rows_csv = CsvRows(names)
+    size = export_query.BATCH  # read now, so a test can make batches small
+
+    def batch(conn: Connection, after: int) -> Sequence[Sequence[Any]]:
         return export_batch(conn, domain, key.scope, task_filter, now, after, size)
 
-    def render(rows: Sequence[Row]) -> bytes:
-        return csv_text(csv_cells(r, names) for r in rows)
+    def rendered(conn: Connection, after: int) -> tuple[int, int, bytes]:
+        """One batch read and written as CSV: (its rows, the last id, the bytes)."""
+        rows = batch(conn, after)
+        return len(rows), rows[-1][0] if rows else after, rows_csv.csv(rows)
 
-    size = export_query.BATCH  # read now, so a test can make batches small
-    # Pipelined: the next batch is read (a database thread) while this one is rendered
-    # (another thread) and written, so the two overlap; one batch is held at a time.
-    fetching = asyncio.ensure_future(db.query(partial(batch, after=0)))
+    async def next_batch(after: int) -> tuple[int, int, bytes]:
+        if db.is_sqlite:  # the reader's own thread reads and writes the batch
+            return await db.query(partial(rendered, after=after))
+        # PostgreSQL reads on the event loop (asyncpg): the CSV is written in a thread.
+        rows = await db.query(partial(batch, after=after))
+        body = await asyncio.to_thread(rows_csv.csv, rows) if rows else b""
+        return len(rows), rows[-1][0] if rows else after, body
+
+    # Pipelined: the next batch is read and written as CSV (a database thread) while the
+    # loop sends this one; one batch is held at a time besides the one being sent.
+    fetching = asyncio.ensure_future(next_batch(0))
     try:
         while True:
-            rows = await fetching
-            if not rows:
+            count, last, body = await fetching
+            if not count:
                 break
-            more = len(rows) == size
+            more = count == size
             if more:
-                fetching = asyncio.ensure_future(db.query(partial(batch, after=rows[-1].id)))
-            await response.write(await asyncio.to_thread(render, rows))
+                fetching = asyncio.ensure_future(next_batch(last))
+            await response.write(body)
             if not more:
                 break
     finally:

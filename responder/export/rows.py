@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -194,6 +194,154 @@ def csv_cells(row: Any, names: Names) -> list[str]:
         f"{float(rating):.1f}" if rating is not None else "",
     )
     return text
+
+
+def _quoted(text: str) -> str:
+    """``text`` as ``csv.writer`` writes it as one cell of a row (quoted where needed)."""
+    if not text:
+        return ""
+    out = io.StringIO()
+    csv.writer(out).writerow([text])
+    return out.getvalue()[:-2]  # less the CRLF
+
+
+_MEMO = 4096  # distinct values remembered per column and export
+
+
+class _Cells(dict[Any, str]):
+    """Values to finished CSV cells (named, guarded, quoted), each worked out once: an
+    export's codes repeat (a few dozen wards, types, teams and people in a million rows).
+    Holds at most ``_MEMO`` values; past that (free text) each is worked out again."""
+
+    def __init__(self, cell: Callable[[Any], str]) -> None:
+        super().__init__()
+        self._cell = cell
+
+    def __missing__(self, value: Any) -> str:
+        cell = self._cell(value)
+        if len(self) < _MEMO:
+            self[value] = cell
+        return cell
+
+
+def _guarded(words: Callable[[Any], str | None]) -> Callable[[Any], str]:
+    def cell(value: Any) -> str:
+        text = words(value)
+        return _quoted(safe_cell(text)) if text else ""
+
+    return cell
+
+
+def _same(value: Any) -> str | None:
+    return value
+
+
+class CsvRows:
+    """Rows of ``queries.export`` to CSV text, the same bytes as ``csv_text(csv_cells(...))``
+    at a fraction of the cost: every text cell comes finished from a memo (see ``_Cells``),
+    SQLite's UTC text becomes the council's time by its hour (``LocalTimes``), and each line
+    is one f-string rather than a list through ``csv.writer``. One per export (not shared
+    between threads)."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.types = _Cells(_guarded(lambda code: names.types.get(code, code)))
+        self.teams = _Cells(_guarded(lambda code: names.teams.get(code, code)))
+        self.people = _Cells(_guarded(lambda pid: (names.people.get(pid) or pid) if pid else ""))
+        self.plain = _Cells(_guarded(_same))  # priority, ward, source, status
+        self.outcomes = _Cells(_guarded(lambda key: names.outcome(*key) if key[1] else ""))
+        self.ratings = _Cells(lambda r: f"{float(r):.1f}" if r is not None else "")
+        sample = f"{names.prefix}-{REFERENCE_OFFSET + 1}"
+        self._plain_references = _quoted(safe_cell(sample)) == sample
+
+    def text(self, rows: Iterable[Sequence[Any]]) -> str:
+        """The CSV lines (CRLF after each) of rows of ``EXPORT_COLUMNS``, accepted, rating."""
+        names = self.names
+        if not self._plain_references:  # a prefix needing quotes: the plain way
+            return csv_text(csv_cells(_Row(r), names) for r in rows).decode("utf-8")
+        prefix = f"{names.prefix}-"
+        offset = REFERENCE_OFFSET
+        types, teams, people, plain = self.types, self.teams, self.people, self.plain
+        outcomes, ratings = self.outcomes, self.ratings
+        local = names.local
+        hours = local._hours
+        slow = local.text
+
+        def when(value: Any) -> str:
+            if value.__class__ is str and len(value) >= 19:
+                head = hours.get(value[:13])
+                if head:
+                    return f"{head[0]}{value[13:19]}{head[1]}"
+            return slow(value)
+
+        lines: list[str] = []
+        add = lines.append
+        for (
+            task_id,
+            type_code,
+            priority,
+            ward,
+            team,
+            assignee,
+            source,
+            status,
+            outcome,
+            created,
+            due,
+            closed,
+            accepted,
+            rating,
+        ) in rows:
+            if status == "completed" and closed is not None:
+                completed = when(closed)
+                if due is None:
+                    on_time = ""
+                elif closed.__class__ is due.__class__:
+                    on_time = "yes" if closed <= due else "no"
+                else:
+                    on_time = "yes" if utc(closed) <= utc(due) else "no"  # type: ignore[operator]
+            else:
+                completed = on_time = ""
+            add(
+                f"{prefix}{task_id + offset},{types[type_code]},{plain[priority]},"
+                f"{plain[ward]},{teams[team]},{people[assignee]},{plain[source]},"
+                f"{plain[status]},{outcomes[type_code, outcome] if outcome else ''},"
+                f"{when(created) if created is not None else ''},"
+                f"{when(accepted) if accepted is not None else ''},{completed},"
+                f"{when(due) if due is not None else ''},{on_time},{ratings[rating]}\r\n"
+            )
+        return "".join(lines)
+
+    def csv(self, rows: Iterable[Sequence[Any]]) -> bytes:
+        return self.text(rows).encode("utf-8")
+
+
+_ROW_FIELDS = (
+    "id",
+    "type",
+    "priority",
+    "ward",
+    "team",
+    "assignee",
+    "source",
+    "status",
+    "outcome",
+    "created_at",
+    "due_at",
+    "closed_at",
+    "accepted_at",
+    "rating",
+)
+
+
+class _Row:
+    """A plain tuple of ``queries.export`` read by name (``csv_cells``'s way)."""
+
+    __slots__ = _ROW_FIELDS
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        for name, value in zip(_ROW_FIELDS, values, strict=True):
+            setattr(self, name, value)
 
 
 def csv_text(rows: Iterable[Sequence[str]]) -> bytes:
