@@ -84,8 +84,8 @@ _SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_LIST_PARAMS = ("status", "priority", "type", "ward", "team", "source", "officer")
-_SINGLE_PARAMS = (
+LIST_PARAMS = ("status", "priority", "type", "ward", "team", "source", "officer")
+SINGLE_PARAMS = (
     "created_from",
     "created_to",
     "due_from",
@@ -98,7 +98,7 @@ _SINGLE_PARAMS = (
     "after",
     "limit",
 )
-PARAMS = _LIST_PARAMS + _SINGLE_PARAMS
+PARAMS = LIST_PARAMS + SINGLE_PARAMS
 
 
 @dataclass(frozen=True)
@@ -318,14 +318,14 @@ def parse_filter(pairs: Iterable[tuple[str, str]], council: Council) -> TaskFilt
         return problems
 
     lists: dict[str, list[str]] = {}
-    for name in _LIST_PARAMS:
+    for name in LIST_PARAMS:
         values = _values(given.get(name, []))
         if len(values) > MAX_VALUES:
             problems.append(Problem(name, f"has more than {MAX_VALUES} values"))
             values = []
         lists[name] = values
     single: dict[str, str] = {}
-    for name in _SINGLE_PARAMS:
+    for name in SINGLE_PARAMS:
         values = [v for v in given.get(name, []) if v.strip()]
         if len(values) > 1:
             problems.append(Problem(name, "is given more than once"))

@@ -22,8 +22,10 @@ from responder.config.model import Council
 from responder.domain.lifecycle import Status
 from responder.domain.task_filter import (
     CLOSED,
+    LIST_PARAMS,
     MAX_QUERY,
     OPEN,
+    SINGLE_PARAMS,
     SORT_WORDS,
     UNASSIGNED,
     Problem,
@@ -131,21 +133,12 @@ def form_values(request: web.Request) -> dict[str, Any]:
         values.setdefault(name, []).append(value[:300])
     multi = {
         name: [v.strip() for raw in values.get(name, []) for v in raw.split(",") if v.strip()]
-        for name in ("status", "priority", "type", "ward", "team", "officer", "source")
+        for name in LIST_PARAMS
     }
     single = {
         name: (values.get(name) or [""])[0]
-        for name in (
-            "created_from",
-            "created_to",
-            "due_from",
-            "due_to",
-            "closed_from",
-            "closed_to",
-            "overdue",
-            "q",
-            "sort",
-        )
+        for name in SINGLE_PARAMS
+        if name not in ("after", "limit")  # the pager's, not the form's
     }
     return {**multi, **single, "source_text": ", ".join(multi["source"])}
 
