@@ -15,6 +15,20 @@ The machine-to-machine doors have their rows beside their tests, each row a test
 jurisdiction, the source itself, on every endpoint), forms packages
 (``tests/test_intake_forms.py``: each source's key posts to its own source only, signatures,
 replays) and subscribers (``tests/test_webhooks.py``: nothing unsigned, nothing personal).
+
+The web pages and the data out have theirs beside their tests too, each role the same as
+here (assignee, team officer, other team's officer, team manager, other team's manager,
+councillor of the ward, of another ward, a person not in the council file, nobody signed
+in), with the same one refusal for "not yours" and "does not exist":
+``tests/test_web_task_page.py`` (the task page and every action from it),
+``tests/test_web_tasks.py`` and ``tests/test_task_filter.py`` (the work list, every filter
+inside the scope), ``tests/test_web_map.py`` (the map's data, wards and tiles),
+``tests/test_web_performance.py``, ``tests/test_web_wards.py``, ``tests/test_feedback.py``
+(residents' links: tampered, expired, forged), ``tests/test_web_auth.py`` (Entra and the
+Teams tab's tokens), ``tests/test_web_browser.py`` (a councillor never sees another ward's
+task by any URL, in a real browser), and for read keys ``tests/test_export_api.py``,
+``tests/test_odata.py`` and ``tests/test_history_document.py`` (scoped keys, intake keys
+refused, read keys cannot write).
 """
 
 from __future__ import annotations
