@@ -121,6 +121,7 @@ EVENT_WORDS: dict[str, str] = {
     "photo": "Photo added",
     "photo_failed": "Photo could not be fetched",
     "citizen_update": "Resident's update",
+    "feedback": "Resident's rating",
 }
 
 # What people did: the only events an officer's card lists (no routing, delivery or
