@@ -65,9 +65,8 @@ def refuse(status: int, error: str, message: str, headers: dict[str, str]) -> we
     return odata_error(status, error, message, headers)
 
 
-def _key(request: web.Request) -> ReadKey | web.Response:
-    key = authenticate(request, refuse, allow_query=True)
-    return key if isinstance(key, ReadKey) else key  # type: ignore[return-value]
+def _key(request: web.Request) -> ReadKey | web.StreamResponse:
+    return authenticate(request, refuse, allow_query=True)
 
 
 def _sets(request: web.Request, key: ReadKey) -> dict[str, EntitySet]:
@@ -79,7 +78,7 @@ def _base(request: web.Request) -> str:
     return f"{request.app[public_url_key]}/odata"
 
 
-async def service_document(request: web.Request) -> web.Response:
+async def service_document(request: web.Request) -> web.StreamResponse:
     key = _key(request)
     if not isinstance(key, ReadKey):
         return key
@@ -123,7 +122,7 @@ def metadata_xml(sets: dict[str, EntitySet]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def metadata(request: web.Request) -> web.Response:
+async def metadata(request: web.Request) -> web.StreamResponse:
     key = _key(request)
     if not isinstance(key, ReadKey):
         return key
@@ -236,7 +235,7 @@ def _options(request: web.Request) -> dict[str, str]:
     return options
 
 
-async def entity_collection(request: web.Request) -> web.Response:
+async def entity_collection(request: web.Request) -> web.StreamResponse:
     key = _key(request)
     if not isinstance(key, ReadKey):
         return key
