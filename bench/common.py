@@ -141,8 +141,12 @@ async def server_process(
     start_timeout: float = 60.0,
     cpus: set[int] | None = None,
     stderr: Any = None,
+    module: str = "bench.server",
 ) -> AsyncIterator[Server]:
     """Start ``python -m bench.server ARGS``, wait for its port, stop it (SIGTERM) on exit.
+
+    ``module``: another module that serves the same way (prints ``PORT <n>``, stops on
+    SIGTERM), e.g. a benchmark's own baseline: ``bench.web --serve-static DIR``.
 
     ``cpus``: the CPUs the server may run on (``sched_setaffinity``), e.g. one of its own.
     ``stderr``: where the server's stderr goes (a file, or ``asyncio.subprocess.PIPE``);
@@ -151,7 +155,7 @@ async def server_process(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bench.server",
+        module,
         *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
@@ -163,7 +167,7 @@ async def server_process(
             async with asyncio.timeout(start_timeout):
                 port = await _announced_port(process)
         except TimeoutError:
-            raise ServerStartError(f"bench.server did not start in {start_timeout:.0f} s") from None
+            raise ServerStartError(f"{module} did not start in {start_timeout:.0f} s") from None
         yield Server(process, port)
     finally:
         if process.returncode is None:
@@ -182,7 +186,7 @@ async def _announced_port(process: asyncio.subprocess.Process) -> int:
     while line := await process.stdout.readline():
         if line.startswith(b"PORT "):
             return int(line.split()[1])
-    raise ServerStartError("bench.server exited before listening (see its output above)")
+    raise ServerStartError("the server exited before listening (see its output above)")
 
 
 # --- figures ----------------------------------------------------------------------------

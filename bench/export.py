@@ -41,8 +41,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +48,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.common import RESULTS, ROOT, Server, ServerStartError, machine, percentile, print_rows
+from bench.common import (
+    RESULTS,
+    ServerStartError,
+    machine,
+    percentile,
+    print_rows,
+    server_process,
+)
 from bench.intake import CLIENT_CPUS, POSTGRES_URL, SERVER_CPUS
 from bench.open311 import (
     DEFAULT_TASKS,
@@ -141,38 +146,9 @@ def build_static(body: bytes) -> web.Application:
     return app
 
 
-@asynccontextmanager
-async def own_server(args: list[str], cpus: set[int] | None) -> AsyncIterator[Server]:
+def own_server(args: list[str], cpus: set[int] | None):
     """``python -m bench.export ARGS`` as a server process, until the block ends."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.export",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    )
-    try:
-        assert process.stdout is not None
-        port = None
-        async with asyncio.timeout(180):
-            while line := await process.stdout.readline():
-                if line.startswith(b"PORT "):
-                    port = int(line.split()[1])
-                    break
-        if port is None:
-            raise ServerStartError(f"bench.export {args[0]} exited before listening")
-        yield Server(process, port)
-    finally:
-        if process.returncode is None:
-            with suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+    return server_process(args, cpus=cpus, start_timeout=180, module="bench.export")
 
 
 def memory(pid: int) -> dict[str, float]:

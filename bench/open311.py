@@ -49,14 +49,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1036,40 +1034,9 @@ def build_static_app(body: bytes) -> web.Application:
     return app
 
 
-@asynccontextmanager
-async def static_server(body_file: Path, cpus: set[int] | None) -> AsyncIterator[Server]:
-    """``python -m bench.open311 --serve-static FILE`` as a process (bench.common's
-    ``server_process`` runs ``bench.server``; this is the same, for our own server)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.open311",
-        "--serve-static",
-        str(body_file),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(60):
-            port = None
-            while line := await process.stdout.readline():
-                if line.startswith(b"PORT "):
-                    port = int(line.split()[1])
-                    break
-        if port is None:
-            raise ServerStartError("the static baseline server exited before listening")
-        yield Server(process, port)
-    finally:
-        if process.returncode is None:
-            with suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+def static_server(body_file: Path, cpus: set[int] | None):
+    """``python -m bench.open311 --serve-static FILE`` as a process, pinned like Responder."""
+    return server_process(["--serve-static", str(body_file)], cpus=cpus, module="bench.open311")
 
 
 # --- updates: the run -------------------------------------------------------------------------

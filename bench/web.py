@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import signal
@@ -45,8 +44,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +53,6 @@ from aiohttp import web
 
 from bench.common import (
     RESULTS,
-    ROOT,
-    Server,
-    ServerStartError,
     finish,
     machine,
     percentile,
@@ -181,38 +176,9 @@ def serve_static(directory: Path) -> None:
     asyncio.run(main())
 
 
-@asynccontextmanager
-async def static_server(directory: Path, cpus: set[int] | None) -> AsyncIterator[Server]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.web",
-        "--serve-static",
-        str(directory),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    )
-    try:
-        assert process.stdout is not None
-        port = None
-        async with asyncio.timeout(60):
-            while line := await process.stdout.readline():
-                if line.startswith(b"PORT "):
-                    port = int(line.split()[1])
-                    break
-        if port is None:
-            raise ServerStartError("the baseline server exited before listening")
-        yield Server(process, port)
-    finally:
-        if process.returncode is None:
-            with suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+def static_server(directory: Path, cpus: set[int] | None):
+    """The baseline as a process of its own (``--serve-static``), pinned like Responder."""
+    return server_process(["--serve-static", str(directory)], cpus=cpus, module="bench.web")
 
 
 # --- the run ----------------------------------------------------------------------------------
