@@ -28,11 +28,11 @@ from responder.domain.vocabulary import STATUS_WORDS, priority_words
 from responder.queries.task_list import MAP_CAP, MapPoint, MapPoints, list_tasks, map_points
 from responder.web import clock_key, db_key, domain_key, error_response
 from responder.web.access import require_viewer
-from responder.web.render import error_page, page
+from responder.web.render import page
 from responder.web.session import viewer_of
 from responder.web.tasks_list import (
-    form_options,
-    form_values,
+    address_too_long,
+    form_context,
     problem_context,
     read_filter,
     row_view,
@@ -134,20 +134,9 @@ async def map_page(request: web.Request) -> web.StreamResponse:
     domain = request.app[domain_key]
     council = domain.council
     if too_long(request):
-        return error_page(
-            request,
-            414,
-            "Address too long",
-            f"The address of this map is longer than {MAX_QUERY} bytes. Clear the filters "
-            "and choose fewer.",
-        )
+        return address_too_long(request, "map")
     context: dict[str, Any] = {
-        "prefix": domain.prefix,
-        "action": "/map",
-        "htmx_target": None,
-        "options": form_options(viewer, council),
-        "form": form_values(request),
-        "problems": [],
+        **form_context(request, viewer, domain, "/map", None),
         "rows": [],
         "more": False,
         "map": map_settings(council, None),

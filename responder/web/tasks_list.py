@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from responder.config.model import Council
+from responder.domain.context import Domain
 from responder.domain.lifecycle import Status
 from responder.domain.task_filter import (
     CLOSED,
@@ -196,25 +197,39 @@ def problem_context(problems: list[Problem]) -> list[dict[str, str]]:
     ]
 
 
+def address_too_long(request: web.Request, what: str) -> web.Response:
+    """The 414 page for a list or map whose query string is over ``MAX_QUERY``."""
+    return error_page(
+        request,
+        414,
+        "Address too long",
+        f"The address of this {what} is longer than {MAX_QUERY} bytes. Clear the filters "
+        "and choose fewer.",
+    )
+
+
+def form_context(
+    request: web.Request, viewer: Viewer, domain: Domain, action: str, htmx_target: str | None
+) -> dict[str, Any]:
+    """What the filter form (``tasks/_filters.html``) needs, on /tasks and on /map."""
+    return {
+        "prefix": domain.prefix,
+        "action": action,
+        "htmx_target": htmx_target,
+        "options": form_options(viewer, domain.council),
+        "form": form_values(request),
+        "problems": [],
+    }
+
+
 async def tasks_page(request: web.Request) -> web.StreamResponse:
     viewer = require_viewer(request)
     domain = request.app[domain_key]
     council = domain.council
     if too_long(request):
-        return error_page(
-            request,
-            414,
-            "Address too long",
-            f"The address of this list is longer than {MAX_QUERY} bytes. Clear the filters "
-            "and choose fewer.",
-        )
+        return address_too_long(request, "list")
     context: dict[str, Any] = {
-        "prefix": domain.prefix,
-        "action": "/tasks",
-        "htmx_target": "#results",
-        "options": form_options(viewer, council),
-        "form": form_values(request),
-        "problems": [],
+        **form_context(request, viewer, domain, "/tasks", "#results"),
         "rows": [],
         "links": None,
         "caption": "Tasks",
